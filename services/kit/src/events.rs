@@ -1,0 +1,138 @@
+//! The structured security event every decision writes: one shape for every service, stored in
+//! the deciding service's own `events` table and published with `NOTIFY security_events`.
+
+use serde::{Deserialize, Serialize};
+
+/// The Postgres channel every service publishes its events on.
+pub const CHANNEL: &str = "security_events";
+
+/// How a decision came out. The UI colours by this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Granted without asking anyone.
+    #[default]
+    Allowed,
+    /// Refused; `reason` says by which rule.
+    Denied,
+    /// Waiting for the user's approval.
+    Pending,
+    /// The user approved on their device.
+    Approved,
+    /// Granted under an approval the session already holds (tier 2, remembered 30 minutes).
+    HitlCached,
+    /// Something that is neither a grant nor a refusal (a login, a session ending, a reload).
+    Info,
+    /// A failure of ours, not a decision.
+    Error,
+}
+
+/// One security decision. Fields that do not apply stay `None` and are left out of the JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SecurityEvent {
+    pub id: String,
+    /// RFC 3339 with milliseconds.
+    pub time: String,
+    pub service: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Current actor first, the user last: `["banking", "concierge", "alice@example.com"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actor_chain: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rar_summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pg_user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl SecurityEvent {
+    /// A new event stamped now, with a fresh id.
+    pub fn new(service: &str, kind: &str, outcome: Outcome) -> Self {
+        let now = time::OffsetDateTime::now_utc();
+        let time = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| now.unix_timestamp().to_string());
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            time,
+            service: service.into(),
+            kind: kind.into(),
+            outcome,
+            ..Self::default()
+        }
+    }
+
+    /// Sets `duration_ms` from a start instant.
+    pub fn timed(mut self, started: std::time::Instant) -> Self {
+        self.duration_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
+        self
+    }
+}
+
+/// Writes `event` into `events` of the connection's schema (the service's own store) and
+/// publishes it on [`CHANNEL`], in one statement.
+pub async fn emit(client: &tokio_postgres::Client, event: &SecurityEvent) -> Result<(), tokio_postgres::Error> {
+    let body = serde_json::to_value(event).unwrap_or_default();
+    client
+        .execute(
+            "WITH ins AS (
+                 INSERT INTO events (id, at, kind, outcome, jti, session, body)
+                 VALUES ($1::text::uuid, now(), $2, $3, $4, $5, $6) RETURNING body)
+             SELECT pg_notify('security_events', body::text) FROM ins",
+            &[
+                &event.id,
+                &event.kind,
+                &serde_json::to_value(event.outcome).ok().and_then(|v| v.as_str().map(str::to_owned)),
+                &event.jti,
+                &event.session,
+                &body,
+            ],
+        )
+        .await?;
+    tracing::info!(
+        target: "security_event",
+        kind = %event.kind,
+        outcome = ?event.outcome,
+        user = event.user.as_deref().unwrap_or("-"),
+        tool = event.tool.as_deref().unwrap_or("-"),
+        reason = event.reason.as_deref().unwrap_or("-"),
+        "decision"
+    );
+    Ok(())
+}
+
+/// The DDL of the `events` table each service creates in its own schema.
+pub const EVENTS_TABLE_SQL: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    id uuid PRIMARY KEY,
+    at timestamptz NOT NULL,
+    kind text NOT NULL,
+    outcome text,
+    jti text,
+    session text,
+    body jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_jti ON events (jti) WHERE jti IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_at ON events (at);
+";

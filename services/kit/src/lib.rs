@@ -1,0 +1,40 @@
+//! Shared library of the platform: the contracts every service agrees on.
+//!
+//! A short tour, in the order a request meets them:
+//!
+//! - [`jwt`]: ES256 signing keys, and verification with a pinned algorithm. Every token in the
+//!   platform (user access tokens, delegated tokens, agents' actor tokens) is an ES256 JWT.
+//! - [`jwks`]: publishing a JSON Web Key Set, and a caching client that refetches on an unknown `kid`.
+//! - [`claims`]: the token claim types: `sub`, the nested `act` chain, `may_act`, `sid`, `jti`,
+//!   `authorization_details`, `acr`.
+//! - [`rar`]: RFC 9396 authorization details: the catalogue of types and actions this platform
+//!   knows, strict validation, the canonical fingerprint, the plain-words summary, and the
+//!   "authority only narrows" coverage rule.
+//! - [`events`]: the structured security event every decision writes, and the sink that stores it
+//!   and publishes it with Postgres `NOTIFY`.
+//! - [`pg`]: connection pools and per-service schema migrations.
+//! - [`telemetry`]: logging set-up shared by every binary.
+//!
+//! This crate is an API boundary: a new `pub` item here is a change to a cross-service contract.
+
+pub mod claims;
+pub mod events;
+pub mod jwks;
+pub mod jwt;
+pub mod pg;
+pub mod rar;
+pub mod telemetry;
+
+/// Seconds since the Unix epoch, the unit of every JWT time claim.
+pub fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A random URL-safe identifier with `bytes` bytes of entropy (for `jti`s, codes, ids).
+pub fn random_id(bytes: usize) -> String {
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}

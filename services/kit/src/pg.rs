@@ -1,0 +1,96 @@
+//! Postgres helpers: a pool whose connections live in the service's own schema, ordered
+//! migrations applied once under an advisory lock, and a `LISTEN` subscription.
+
+use std::{str::FromStr as _, time::Duration};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures::StreamExt as _;
+use tokio::sync::broadcast;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// A pool of at most `max` connections to `url`, each with `search_path` set to `schema`, so a
+/// service's SQL names its own tables unqualified and cannot touch another service's by accident.
+pub fn pool(url: &str, schema: &str, max: usize) -> anyhow::Result<Pool> {
+    let mut cfg = tokio_postgres::Config::from_str(url)?;
+    cfg.options(format!("-c search_path={schema}"));
+    cfg.application_name(schema);
+    cfg.connect_timeout(Duration::from_secs(5));
+    let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Ok(Pool::builder(mgr).max_size(max).wait_timeout(Some(Duration::from_secs(10))).runtime(deadpool_postgres::Runtime::Tokio1).build()?)
+}
+
+/// One schema change, applied once, in `version` order.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Creates `schema` if needed and applies the migrations it has not seen yet, in one transaction
+/// under an advisory lock so that replicas starting together do not race.
+pub async fn migrate(pool: &Pool, schema: &str, migrations: &[Migration]) -> anyhow::Result<()> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema]).await?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
+             version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+         SET LOCAL search_path = {schema};"
+    ))
+    .await?;
+    for m in migrations {
+        let seen = tx.query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[&m.version]).await?;
+        if seen.is_some() {
+            continue;
+        }
+        tx.batch_execute(m.sql).await.map_err(|e| anyhow::anyhow!("migration {} {} failed: {e}", m.version, m.name))?;
+        tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[&m.version, &m.name]).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Subscribes to `channel` on a dedicated connection and forwards every payload to the returned
+/// broadcast sender's receivers. Reconnects with backoff if the connection drops (for example
+/// when Postgres restarts), so subscribers only miss what was sent while it was down.
+pub fn listen(url: &str, channel: &'static str) -> anyhow::Result<broadcast::Sender<String>> {
+    let cfg = tokio_postgres::Config::from_str(url)?;
+    let (tx, _) = broadcast::channel(1024);
+    let out = tx.clone();
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match cfg.connect(NoTls).await {
+                Ok((client, mut conn)) => {
+                    backoff = Duration::from_millis(100);
+                    let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+                    let sql = format!("LISTEN {channel}");
+                    let listen = client.batch_execute(&sql);
+                    // The connection must be driven for LISTEN to complete.
+                    let mut listen = std::pin::pin!(listen);
+                    let mut listening = false;
+                    loop {
+                        tokio::select! {
+                            r = &mut listen, if !listening => {
+                                if r.is_err() { break; }
+                                listening = true;
+                            }
+                            msg = messages.next() => match msg {
+                                Some(Ok(AsyncMessage::Notification(n))) => { let _ = tx.send(n.payload().to_owned()); }
+                                Some(Ok(_)) => {}
+                                Some(Err(_)) | None => break,
+                            },
+                        }
+                    }
+                    tracing::warn!(channel, "listen connection lost; reconnecting");
+                }
+                Err(e) => tracing::warn!(channel, error = %e, "listen connect failed"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    });
+    Ok(out)
+}
