@@ -22,7 +22,10 @@ pub struct Actor {
 impl Actor {
     /// A new current actor `sub` in front of the chain `prior`.
     pub fn nest(sub: impl Into<String>, prior: Option<&Actor>) -> Self {
-        Self { sub: sub.into(), act: prior.map(|a| Box::new(a.clone())) }
+        Self {
+            sub: sub.into(),
+            act: prior.map(|a| Box::new(a.clone())),
+        }
     }
 
     /// Actor ids from the current actor to the least recent one.
@@ -125,7 +128,12 @@ impl AccessClaims {
         let mut out: Vec<String> = self
             .act
             .as_ref()
-            .map(|a| a.chain().into_iter().map(|s| short_name(s).to_owned()).collect())
+            .map(|a| {
+                a.chain()
+                    .into_iter()
+                    .map(|s| short_name(s).to_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         out.push(self.email.clone().unwrap_or_else(|| self.sub.clone()));
         out

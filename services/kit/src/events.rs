@@ -85,14 +85,18 @@ impl SecurityEvent {
 
     /// Sets `duration_ms` from a start instant.
     pub fn timed(mut self, started: std::time::Instant) -> Self {
-        self.duration_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
+        self.duration_ms =
+            Some((started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
         self
     }
 }
 
 /// Writes `event` into `events` of the connection's schema (the service's own store) and
 /// publishes it on [`CHANNEL`], in one statement.
-pub async fn emit(client: &tokio_postgres::Client, event: &SecurityEvent) -> Result<(), tokio_postgres::Error> {
+pub async fn emit(
+    client: &tokio_postgres::Client,
+    event: &SecurityEvent,
+) -> Result<(), tokio_postgres::Error> {
     let body = serde_json::to_value(event).unwrap_or_default();
     client
         .execute(
@@ -103,7 +107,9 @@ pub async fn emit(client: &tokio_postgres::Client, event: &SecurityEvent) -> Res
             &[
                 &event.id,
                 &event.kind,
-                &serde_json::to_value(event.outcome).ok().and_then(|v| v.as_str().map(str::to_owned)),
+                &serde_json::to_value(event.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned)),
                 &event.jti,
                 &event.session,
                 &body,

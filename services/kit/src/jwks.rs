@@ -14,7 +14,9 @@ use crate::jwt::{self, Expect, SigningKey, TokenError};
 
 /// The JWKS document for `keys` (public halves only).
 pub fn publish<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> JwkSet {
-    JwkSet { keys: keys.into_iter().map(|k| k.public_jwk().clone()).collect() }
+    JwkSet {
+        keys: keys.into_iter().map(|k| k.public_jwk().clone()).collect(),
+    }
 }
 
 /// How soon after one fetch an unknown `kid` may trigger another: a flood of tokens with random
@@ -37,7 +39,9 @@ struct Inner {
 
 impl std::fmt::Debug for JwksClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwksClient").field("url", &self.inner.url).finish_non_exhaustive()
+        f.debug_struct("JwksClient")
+            .field("url", &self.inner.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,7 +75,9 @@ impl JwksClient {
                 let mut keys = self.inner.keys.write().await;
                 keys.clear();
                 for jwk in &set.keys {
-                    let (Some(id), Ok(dk)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)) else {
+                    let (Some(id), Ok(dk)) =
+                        (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk))
+                    else {
                         continue;
                     };
                     keys.insert(id, Arc::new(dk));
@@ -88,14 +94,22 @@ impl JwksClient {
     }
 
     async fn fetch(&self) -> Result<JwkSet, TokenError> {
-        let resp = self.inner.http.get(&self.inner.url).send().await.map_err(|e| {
-            tracing::warn!(url = %self.inner.url, error = %e, "jwks fetch failed");
-            TokenError::KeySetUnavailable
-        })?;
+        let resp = self
+            .inner
+            .http
+            .get(&self.inner.url)
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::warn!(url = %self.inner.url, error = %e, "jwks fetch failed");
+                TokenError::KeySetUnavailable
+            })?;
         if !resp.status().is_success() {
             return Err(TokenError::KeySetUnavailable);
         }
-        resp.json::<JwkSet>().await.map_err(|_| TokenError::KeySetUnavailable)
+        resp.json::<JwkSet>()
+            .await
+            .map_err(|_| TokenError::KeySetUnavailable)
     }
 
     /// Verifies a token signed by this key set's owner: pinned algorithm, known `kid`, signature,

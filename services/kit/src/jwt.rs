@@ -57,7 +57,9 @@ pub struct SigningKey {
 impl std::fmt::Debug for SigningKey {
     // The private key never appears in logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -79,7 +81,12 @@ impl SigningKey {
         let mut public = Jwk::from_encoding_key(&encoding, ALG)?;
         public.common.key_id = Some(kid.clone());
         public.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
-        Ok(Self { kid, encoding, public, pkcs8_der: der.to_vec() })
+        Ok(Self {
+            kid,
+            encoding,
+            public,
+            pkcs8_der: der.to_vec(),
+        })
     }
 
     /// Loads `<dir>/<name>.key` (PEM PKCS#8), generating and saving it on first use.
@@ -142,7 +149,11 @@ pub fn thumbprint(jwk: &Jwk) -> String {
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(contents.as_bytes())?;
     Ok(())
 }
@@ -175,15 +186,21 @@ pub struct PeekedHeader {
 /// token naming any other algorithm is refused before a key is chosen.
 pub fn peek_header(token: &str) -> Result<PeekedHeader, TokenError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(TokenError::Malformed);
     };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(h)
         .map_err(|_| TokenError::Malformed)?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
-    let alg = value.get("alg").and_then(|v| v.as_str()).ok_or(TokenError::Malformed)?.to_owned();
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
+    let alg = value
+        .get("alg")
+        .and_then(|v| v.as_str())
+        .ok_or(TokenError::Malformed)?
+        .to_owned();
     let kid = value.get("kid").and_then(|v| v.as_str()).map(str::to_owned);
     let typ = value.get("typ").and_then(|v| v.as_str()).map(str::to_owned);
     if alg != "ES256" {
@@ -218,25 +235,31 @@ pub fn verify<T: DeserializeOwned>(
     if let Some(iss) = expect.issuer {
         v.set_issuer(&[iss]);
     }
-    jsonwebtoken::decode::<T>(token, key, &v).map(|d| d.claims).map_err(|e| {
-        use jsonwebtoken::errors::ErrorKind as K;
-        match e.kind() {
-            K::InvalidSignature => TokenError::BadSignature,
-            K::ExpiredSignature => TokenError::Expired,
-            K::ImmatureSignature => TokenError::NotYetValid,
-            K::InvalidAudience => TokenError::WrongAudience(expect.audience.unwrap_or("").to_owned()),
-            K::InvalidIssuer => TokenError::WrongIssuer(expect.issuer.unwrap_or("").to_owned()),
-            K::InvalidAlgorithm => TokenError::AlgorithmNotAllowed("mismatch".into()),
-            K::MissingRequiredClaim(c) => TokenError::InvalidClaims(format!("missing {c}")),
-            K::Json(e) => TokenError::InvalidClaims(e.to_string()),
-            _ => TokenError::Malformed,
-        }
-    })
+    jsonwebtoken::decode::<T>(token, key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::InvalidSignature => TokenError::BadSignature,
+                K::ExpiredSignature => TokenError::Expired,
+                K::ImmatureSignature => TokenError::NotYetValid,
+                K::InvalidAudience => {
+                    TokenError::WrongAudience(expect.audience.unwrap_or("").to_owned())
+                }
+                K::InvalidIssuer => TokenError::WrongIssuer(expect.issuer.unwrap_or("").to_owned()),
+                K::InvalidAlgorithm => TokenError::AlgorithmNotAllowed("mismatch".into()),
+                K::MissingRequiredClaim(c) => TokenError::InvalidClaims(format!("missing {c}")),
+                K::Json(e) => TokenError::InvalidClaims(e.to_string()),
+                _ => TokenError::Malformed,
+            }
+        })
 }
 
 /// Decodes the claims of a token without verifying it. Only for display (the token inspector)
 /// and for choosing which key to verify with; never for a decision.
-pub fn decode_unverified(token: &str) -> Result<(serde_json::Value, serde_json::Value), TokenError> {
+pub fn decode_unverified(
+    token: &str,
+) -> Result<(serde_json::Value, serde_json::Value), TokenError> {
     let mut parts = token.split('.');
     let (Some(h), Some(c)) = (parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
@@ -269,7 +292,10 @@ mod tests {
         let got: serde_json::Value = verify(
             &token,
             &key.decoding_key().unwrap(),
-            &Expect { issuer: Some("https://idp"), audience: Some("svc") },
+            &Expect {
+                issuer: Some("https://idp"),
+                audience: Some("svc"),
+            },
         )
         .unwrap();
         assert_eq!(got["sub"], "alice");
@@ -281,9 +307,19 @@ mod tests {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
         };
         let none = format!("{}.{}.", b(json!({"alg":"none"})), b(claims(60)));
-        assert_eq!(peek_header(&none).unwrap_err(), TokenError::AlgorithmNotAllowed("none".into()));
-        let hs = format!("{}.{}.sig", b(json!({"alg":"HS256","kid":"k1"})), b(claims(60)));
-        assert_eq!(peek_header(&hs).unwrap_err(), TokenError::AlgorithmNotAllowed("HS256".into()));
+        assert_eq!(
+            peek_header(&none).unwrap_err(),
+            TokenError::AlgorithmNotAllowed("none".into())
+        );
+        let hs = format!(
+            "{}.{}.sig",
+            b(json!({"alg":"HS256","kid":"k1"})),
+            b(claims(60))
+        );
+        assert_eq!(
+            peek_header(&hs).unwrap_err(),
+            TokenError::AlgorithmNotAllowed("HS256".into())
+        );
     }
 
     #[test]
@@ -291,17 +327,29 @@ mod tests {
         let key = SigningKey::generate("k1").unwrap();
         let other = SigningKey::generate("k2").unwrap();
         let dk = key.decoding_key().unwrap();
-        let expect = Expect { issuer: Some("https://idp"), audience: Some("svc") };
+        let expect = Expect {
+            issuer: Some("https://idp"),
+            audience: Some("svc"),
+        };
         let expired = key.sign("at+jwt", &claims(-120)).unwrap();
-        assert_eq!(verify::<serde_json::Value>(&expired, &dk, &expect).unwrap_err(), TokenError::Expired);
+        assert_eq!(
+            verify::<serde_json::Value>(&expired, &dk, &expect).unwrap_err(),
+            TokenError::Expired
+        );
         let good = key.sign("at+jwt", &claims(60)).unwrap();
-        let wrong_aud = Expect { issuer: Some("https://idp"), audience: Some("other") };
+        let wrong_aud = Expect {
+            issuer: Some("https://idp"),
+            audience: Some("other"),
+        };
         assert!(matches!(
             verify::<serde_json::Value>(&good, &dk, &wrong_aud).unwrap_err(),
             TokenError::WrongAudience(_)
         ));
         let forged = other.sign("at+jwt", &claims(60)).unwrap();
-        assert_eq!(verify::<serde_json::Value>(&forged, &dk, &expect).unwrap_err(), TokenError::BadSignature);
+        assert_eq!(
+            verify::<serde_json::Value>(&forged, &dk, &expect).unwrap_err(),
+            TokenError::BadSignature
+        );
     }
 
     #[test]
@@ -311,7 +359,10 @@ mod tests {
         let b = SigningKey::load_or_generate(&dir, "agent").unwrap();
         assert_eq!(a.kid(), b.kid());
         let token = a.sign("JWT", &claims(60)).unwrap();
-        let expect = Expect { issuer: None, audience: Some("svc") };
+        let expect = Expect {
+            issuer: None,
+            audience: Some("svc"),
+        };
         verify::<serde_json::Value>(&token, &b.decoding_key().unwrap(), &expect).unwrap();
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -19,6 +19,7 @@
 
 pub mod claims;
 pub mod events;
+pub mod exchange;
 pub mod jwks;
 pub mod jwt;
 pub mod pg;
@@ -37,4 +38,30 @@ pub fn random_id(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Lower-case hex SHA-256 of `data` (how secrets such as codes and refresh tokens are stored:
+/// never the secret itself).
+pub fn sha256_hex(data: impl AsRef<[u8]>) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data.as_ref())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Resolves on Ctrl-C or SIGTERM: every binary's shutdown trigger.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
 }

@@ -15,8 +15,18 @@ pub fn pool(url: &str, schema: &str, max: usize) -> anyhow::Result<Pool> {
     cfg.options(format!("-c search_path={schema}"));
     cfg.application_name(schema);
     cfg.connect_timeout(Duration::from_secs(5));
-    let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-    Ok(Pool::builder(mgr).max_size(max).wait_timeout(Some(Duration::from_secs(10))).runtime(deadpool_postgres::Runtime::Tokio1).build()?)
+    let mgr = Manager::from_config(
+        cfg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(mgr)
+        .max_size(max)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()?)
 }
 
 /// One schema change, applied once, in `version` order.
@@ -32,7 +42,8 @@ pub struct Migration {
 pub async fn migrate(pool: &Pool, schema: &str, migrations: &[Migration]) -> anyhow::Result<()> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema])
+        .await?;
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {schema};
          CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
@@ -41,12 +52,23 @@ pub async fn migrate(pool: &Pool, schema: &str, migrations: &[Migration]) -> any
     ))
     .await?;
     for m in migrations {
-        let seen = tx.query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[&m.version]).await?;
+        let seen = tx
+            .query_opt(
+                "SELECT 1 FROM schema_migrations WHERE version = $1",
+                &[&m.version],
+            )
+            .await?;
         if seen.is_some() {
             continue;
         }
-        tx.batch_execute(m.sql).await.map_err(|e| anyhow::anyhow!("migration {} {} failed: {e}", m.version, m.name))?;
-        tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[&m.version, &m.name]).await?;
+        tx.batch_execute(m.sql)
+            .await
+            .map_err(|e| anyhow::anyhow!("migration {} {} failed: {e}", m.version, m.name))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&m.version, &m.name],
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())

@@ -30,7 +30,11 @@ pub struct AuthorizationDetail {
     pub actions: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
-    #[serde(rename = "operationDetails", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "operationDetails",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub operation_details: Option<Map<String, Value>>,
 }
 
@@ -81,12 +85,28 @@ static CATALOGUE: &[TypeSpec] = &[
     TypeSpec {
         kind: BANKING,
         actions: &[
-            ActionSpec { action: "get_balance", required: &[], optional: &[("account", F::Account), OWNER] },
-            ActionSpec { action: "list_accounts", required: &[], optional: &[OWNER] },
-            ActionSpec { action: "open_account", required: &[("kind", F::AccountKind)], optional: &[OWNER] },
+            ActionSpec {
+                action: "get_balance",
+                required: &[],
+                optional: &[("account", F::Account), OWNER],
+            },
+            ActionSpec {
+                action: "list_accounts",
+                required: &[],
+                optional: &[OWNER],
+            },
+            ActionSpec {
+                action: "open_account",
+                required: &[("kind", F::AccountKind)],
+                optional: &[OWNER],
+            },
             ActionSpec {
                 action: "transfer_funds",
-                required: &[("amount", F::Amount), ("source", F::Account), ("destination", F::Account)],
+                required: &[
+                    ("amount", F::Amount),
+                    ("source", F::Account),
+                    ("destination", F::Account),
+                ],
                 optional: &[OWNER],
             },
         ],
@@ -94,8 +114,16 @@ static CATALOGUE: &[TypeSpec] = &[
     TypeSpec {
         kind: IAM,
         actions: &[
-            ActionSpec { action: "list_users", required: &[], optional: &[] },
-            ActionSpec { action: "get_user", required: &[("email", F::Email)], optional: &[] },
+            ActionSpec {
+                action: "list_users",
+                required: &[],
+                optional: &[],
+            },
+            ActionSpec {
+                action: "get_user",
+                required: &[("email", F::Email)],
+                optional: &[],
+            },
             ActionSpec {
                 action: "create_user",
                 required: &[("email", F::Email)],
@@ -106,17 +134,41 @@ static CATALOGUE: &[TypeSpec] = &[
                 required: &[("email", F::Email), ("group", F::Group)],
                 optional: &[],
             },
-            ActionSpec { action: "deactivate_user", required: &[("email", F::Email)], optional: &[] },
-            ActionSpec { action: "revoke_user_sessions", required: &[("email", F::Email)], optional: &[] },
-            ActionSpec { action: "delete_user", required: &[("email", F::Email)], optional: &[] },
-            ActionSpec { action: "grant_admin_role", required: &[("email", F::Email)], optional: &[] },
+            ActionSpec {
+                action: "deactivate_user",
+                required: &[("email", F::Email)],
+                optional: &[],
+            },
+            ActionSpec {
+                action: "revoke_user_sessions",
+                required: &[("email", F::Email)],
+                optional: &[],
+            },
+            ActionSpec {
+                action: "delete_user",
+                required: &[("email", F::Email)],
+                optional: &[],
+            },
+            ActionSpec {
+                action: "grant_admin_role",
+                required: &[("email", F::Email)],
+                optional: &[],
+            },
         ],
     },
     TypeSpec {
         kind: ENTRA,
         actions: &[
-            ActionSpec { action: "graph_user_list", required: &[], optional: &[] },
-            ActionSpec { action: "graph_user_get", required: &[("email", F::Email)], optional: &[] },
+            ActionSpec {
+                action: "graph_user_list",
+                required: &[],
+                optional: &[],
+            },
+            ActionSpec {
+                action: "graph_user_get",
+                required: &[("email", F::Email)],
+                optional: &[],
+            },
             ActionSpec {
                 action: "graph_user_create",
                 required: &[("email", F::Email)],
@@ -157,19 +209,31 @@ impl Amount {
     /// Parses `{"value": "1000.00", "currency": "USD"}`.
     pub fn from_json(v: &Value) -> Result<Self, RarError> {
         let bad = |why: &str| RarError::Invalid(format!("amount {why}"));
-        let obj = v.as_object().ok_or_else(|| bad("must be an object with value and currency"))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("must be an object with value and currency"))?;
         if obj.keys().any(|k| k != "value" && k != "currency") || obj.len() != 2 {
             return Err(bad("must have exactly value and currency"));
         }
-        let value = obj.get("value").and_then(Value::as_str).ok_or_else(|| bad("value must be a decimal string"))?;
-        let currency = obj.get("currency").and_then(Value::as_str).ok_or_else(|| bad("currency must be a string"))?;
+        let value = obj
+            .get("value")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("value must be a decimal string"))?;
+        let currency = obj
+            .get("currency")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("currency must be a string"))?;
         let cur: [u8; 3] = currency
             .as_bytes()
             .try_into()
             .ok()
             .filter(|c: &[u8; 3]| c.iter().all(u8::is_ascii_uppercase))
             .ok_or_else(|| bad("currency must be three upper-case letters"))?;
-        Ok(Self { cents: parse_cents(value).ok_or_else(|| bad("value must be a positive decimal with at most two places"))?, currency: cur })
+        Ok(Self {
+            cents: parse_cents(value)
+                .ok_or_else(|| bad("value must be a positive decimal with at most two places"))?,
+            currency: cur,
+        })
     }
 
     pub fn to_json(self) -> Value {
@@ -180,7 +244,11 @@ impl Amount {
     pub fn display(&self) -> String {
         let whole = group_thousands(self.cents / 100);
         let s = format!("{whole}.{:02}", self.cents % 100);
-        if self.currency() == "USD" { format!("${s}") } else { format!("{s} {}", self.currency()) }
+        if self.currency() == "USD" {
+            format!("${s}")
+        } else {
+            format!("{s} {}", self.currency())
+        }
     }
 }
 
@@ -191,11 +259,18 @@ pub fn parse_cents(s: &str) -> Option<i64> {
     if whole.is_empty() || whole.len() > 10 || !whole.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    if frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) || (s.contains('.') && frac.is_empty()) {
+    if frac.len() > 2
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (s.contains('.') && frac.is_empty())
+    {
         return None;
     }
     let w: i64 = whole.parse().ok()?;
-    let f: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().ok()? };
+    let f: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<2}").parse().ok()?
+    };
     let cents = w.checked_mul(100)?.checked_add(f)?;
     (cents > 0).then_some(cents)
 }
@@ -204,7 +279,7 @@ fn group_thousands(n: i64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -213,13 +288,16 @@ fn group_thousands(n: i64) -> String {
 }
 
 fn valid_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
     s.len() <= 254
         && !local.is_empty()
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "@._+-".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@._+-".contains(c))
         && !domain.contains('@')
 }
 
@@ -227,7 +305,8 @@ fn valid_name(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
         && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 fn check_field(name: &str, kind: FieldKind, v: &Value) -> Result<Value, RarError> {
@@ -253,7 +332,11 @@ fn check_field(name: &str, kind: FieldKind, v: &Value) -> Result<Value, RarError
         }));
     }
     // Emails compare case-insensitively everywhere; store them lower-cased.
-    Ok(Value::String(if kind == F::Email { s.to_ascii_lowercase() } else { s.to_owned() }))
+    Ok(Value::String(if kind == F::Email {
+        s.to_ascii_lowercase()
+    } else {
+        s.to_owned()
+    }))
 }
 
 fn valid_vault_path(p: &str) -> bool {
@@ -264,13 +347,23 @@ fn valid_vault_path(p: &str) -> bool {
 
 impl AuthorizationDetail {
     /// A business entry `{type, operationDetails: {action, ...fields}}`.
-    pub fn operation(kind: &str, action: &str, fields: impl IntoIterator<Item = (&'static str, Value)>) -> Self {
+    pub fn operation(
+        kind: &str,
+        action: &str,
+        fields: impl IntoIterator<Item = (&'static str, Value)>,
+    ) -> Self {
         let mut od = Map::new();
         od.insert("action".into(), Value::String(action.into()));
         for (k, v) in fields {
             od.insert(k.into(), v);
         }
-        Self { kind: kind.into(), locations: None, actions: None, identifier: None, operation_details: Some(od) }
+        Self {
+            kind: kind.into(),
+            locations: None,
+            actions: None,
+            identifier: None,
+            operation_details: Some(od),
+        }
     }
 
     /// A `vault:path_access` entry allowing `read` of `path` (e.g. `verify-rar/creds/banking-transfers`).
@@ -313,10 +406,14 @@ impl AuthorizationDetail {
                 ));
             }
             if self.actions.as_deref() != Some(&["read".to_owned()]) {
-                return Err(RarError::Invalid("vault:path_access actions must be [\"read\"]".into()));
+                return Err(RarError::Invalid(
+                    "vault:path_access actions must be [\"read\"]".into(),
+                ));
             }
             if self.operation_details.is_some() || self.identifier.is_some() {
-                return Err(RarError::Invalid("vault:path_access takes only locations and actions".into()));
+                return Err(RarError::Invalid(
+                    "vault:path_access takes only locations and actions".into(),
+                ));
             }
             return Ok(self.clone());
         }
@@ -336,7 +433,10 @@ impl AuthorizationDetail {
             .actions
             .iter()
             .find(|a| a.action == action)
-            .ok_or_else(|| RarError::UnknownAction { kind: self.kind.clone(), action: action.into() })?;
+            .ok_or_else(|| RarError::UnknownAction {
+                kind: self.kind.clone(),
+                action: action.into(),
+            })?;
         let mut out = Map::new();
         out.insert("action".into(), Value::String(action.into()));
         for (name, v) in od {
@@ -349,34 +449,59 @@ impl AuthorizationDetail {
                 .chain(aspec.optional)
                 .find(|(n, _)| n == name)
                 .map(|(_, k)| *k)
-                .ok_or_else(|| RarError::Invalid(format!("unknown field operationDetails.{name} for {action}")))?;
+                .ok_or_else(|| {
+                    RarError::Invalid(format!(
+                        "unknown field operationDetails.{name} for {action}"
+                    ))
+                })?;
             out.insert(name.clone(), check_field(name, kind, v)?);
         }
         if let Some((missing, _)) = aspec.required.iter().find(|(n, _)| !out.contains_key(*n)) {
-            return Err(RarError::Invalid(format!("operationDetails.{missing} is required for {action}")));
+            return Err(RarError::Invalid(format!(
+                "operationDetails.{missing} is required for {action}"
+            )));
         }
         if let Some(actions) = &self.actions
             && actions.iter().any(|a| a != action)
         {
-            return Err(RarError::Invalid("actions must match operationDetails.action".into()));
+            return Err(RarError::Invalid(
+                "actions must match operationDetails.action".into(),
+            ));
         }
-        if self.locations.as_ref().is_some_and(|l| l.iter().any(|s| s.is_empty() || s.len() > 512)) {
-            return Err(RarError::Invalid("locations must be non-empty strings".into()));
+        if self
+            .locations
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|s| s.is_empty() || s.len() > 512))
+        {
+            return Err(RarError::Invalid(
+                "locations must be non-empty strings".into(),
+            ));
         }
-        Ok(Self { operation_details: Some(out), ..self.clone() })
+        Ok(Self {
+            operation_details: Some(out),
+            ..self.clone()
+        })
     }
 
     /// The entry in plain words: "Transfer $1,000.00 from checking to savings".
     pub fn summary(&self) -> String {
         if self.kind == VAULT_PATH_ACCESS {
-            return format!("Read credentials at {}", self.locations.as_deref().unwrap_or(&[]).join(", "));
+            return format!(
+                "Read credentials at {}",
+                self.locations.as_deref().unwrap_or(&[]).join(", ")
+            );
         }
         let f = |n: &str| self.field(n).unwrap_or("?").to_owned();
-        let owner = self.field("owner").map(|o| format!(" for {o}")).unwrap_or_default();
-        let text = match (self.kind.as_str(), self.action().unwrap_or("")) {
+        let owner = self
+            .field("owner")
+            .map(|o| format!(" for {o}"))
+            .unwrap_or_default();
+        match (self.kind.as_str(), self.action().unwrap_or("")) {
             (BANKING, "transfer_funds") => format!(
                 "Transfer {} from {} to {}{owner}",
-                self.amount().map(|a| a.display()).unwrap_or_else(|| "?".into()),
+                self.amount()
+                    .map(|a| a.display())
+                    .unwrap_or_else(|| "?".into()),
                 f("source"),
                 f("destination")
             ),
@@ -398,14 +523,14 @@ impl AuthorizationDetail {
             (ENTRA, "graph_user_get") => format!("Read Entra user {}", f("email")),
             (ENTRA, "graph_user_create") => format!("Create Entra user {}", f("email")),
             (kind, action) => format!("{action} on {kind}"),
-        };
-        text
+        }
     }
 }
 
 /// Parses the form parameter `authorization_details` (a JSON string) and validates every entry.
 pub fn parse(json: &str) -> Result<Vec<AuthorizationDetail>, RarError> {
-    let raw: Vec<Value> = serde_json::from_str(json).map_err(|e| RarError::Syntax(e.to_string()))?;
+    let raw: Vec<Value> =
+        serde_json::from_str(json).map_err(|e| RarError::Syntax(e.to_string()))?;
     if raw.is_empty() {
         return Err(RarError::Empty);
     }
@@ -437,7 +562,13 @@ pub fn fingerprint(details: &[AuthorizationDetail]) -> String {
 pub fn canonical_json(v: &Value) -> String {
     fn sort(v: &Value) -> Value {
         match v {
-            Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), sort(v))).collect::<BTreeMap<_, _>>().into_iter().collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), sort(v)))
+                    .collect::<BTreeMap<_, _>>()
+                    .into_iter()
+                    .collect(),
+            ),
             Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
             other => other.clone(),
         }
@@ -447,9 +578,17 @@ pub fn canonical_json(v: &Value) -> String {
 
 /// The entries in plain words, business entries first, joined with "; ".
 pub fn summarize(details: &[AuthorizationDetail]) -> String {
-    let business: Vec<String> = details.iter().filter(|d| !d.is_resource_access()).map(AuthorizationDetail::summary).collect();
+    let business: Vec<String> = details
+        .iter()
+        .filter(|d| !d.is_resource_access())
+        .map(AuthorizationDetail::summary)
+        .collect();
     if business.is_empty() {
-        details.iter().map(AuthorizationDetail::summary).collect::<Vec<_>>().join("; ")
+        details
+            .iter()
+            .map(AuthorizationDetail::summary)
+            .collect::<Vec<_>>()
+            .join("; ")
     } else {
         business.join("; ")
     }
@@ -458,7 +597,10 @@ pub fn summarize(details: &[AuthorizationDetail]) -> String {
 /// Does `granted` cover `requested`? Same type and action, the same fields with the same values,
 /// except an amount, which may only shrink (same currency). Top-level `locations` and `actions`
 /// may only shrink. `Err` says what widened.
-pub fn covers(granted: &AuthorizationDetail, requested: &AuthorizationDetail) -> Result<(), String> {
+pub fn covers(
+    granted: &AuthorizationDetail,
+    requested: &AuthorizationDetail,
+) -> Result<(), String> {
     if granted.kind != requested.kind {
         return Err(format!("type {} was not granted", requested.kind));
     }
@@ -479,7 +621,10 @@ pub fn covers(granted: &AuthorizationDetail, requested: &AuthorizationDetail) ->
     let g = granted.operation_details.as_ref().unwrap_or(&empty);
     let r = requested.operation_details.as_ref().unwrap_or(&empty);
     if granted.action() != requested.action() {
-        return Err(format!("action {} was not granted", requested.action().unwrap_or("?")));
+        return Err(format!(
+            "action {} was not granted",
+            requested.action().unwrap_or("?")
+        ));
     }
     for key in g.keys().chain(r.keys()) {
         let (gv, rv) = (g.get(key), r.get(key));
@@ -487,12 +632,23 @@ pub fn covers(granted: &AuthorizationDetail, requested: &AuthorizationDetail) ->
             let (Some(gv), Some(rv)) = (gv, rv) else {
                 return Err("amount differs from the grant".into());
             };
-            let (ga, ra) = (Amount::from_json(gv).map_err(|e| e.to_string())?, Amount::from_json(rv).map_err(|e| e.to_string())?);
+            let (ga, ra) = (
+                Amount::from_json(gv).map_err(|e| e.to_string())?,
+                Amount::from_json(rv).map_err(|e| e.to_string())?,
+            );
             if ga.currency != ra.currency {
-                return Err(format!("currency {} differs from the granted {}", ra.currency(), ga.currency()));
+                return Err(format!(
+                    "currency {} differs from the granted {}",
+                    ra.currency(),
+                    ga.currency()
+                ));
             }
             if ra.cents > ga.cents {
-                return Err(format!("amount {} exceeds the granted {}", ra.display(), ga.display()));
+                return Err(format!(
+                    "amount {} exceeds the granted {}",
+                    ra.display(),
+                    ga.display()
+                ));
             }
         } else if gv != rv {
             return Err(format!("{key} differs from the grant"));
@@ -503,7 +659,10 @@ pub fn covers(granted: &AuthorizationDetail, requested: &AuthorizationDetail) ->
 
 /// `requested` is covered by at least one of `granted`; otherwise the reason from the closest
 /// candidate (same type and action) is returned.
-pub fn covered_by_any(granted: &[AuthorizationDetail], requested: &AuthorizationDetail) -> Result<(), String> {
+pub fn covered_by_any(
+    granted: &[AuthorizationDetail],
+    requested: &AuthorizationDetail,
+) -> Result<(), String> {
     let mut closest: Option<String> = None;
     for g in granted {
         match covers(g, requested) {
@@ -516,7 +675,11 @@ pub fn covered_by_any(granted: &[AuthorizationDetail], requested: &Authorization
         }
     }
     Err(closest.unwrap_or_else(|| {
-        format!("{} {} was not granted upstream", requested.kind, requested.action().unwrap_or("access"))
+        format!(
+            "{} {} was not granted upstream",
+            requested.kind,
+            requested.action().unwrap_or("access")
+        )
     }))
 }
 
@@ -534,7 +697,10 @@ pub struct CeilingEntry {
 }
 
 /// Is `requested` within `ceiling`? `Err` says why not.
-pub fn within_ceiling(ceiling: &[CeilingEntry], requested: &AuthorizationDetail) -> Result<(), String> {
+pub fn within_ceiling(
+    ceiling: &[CeilingEntry],
+    requested: &AuthorizationDetail,
+) -> Result<(), String> {
     let fits = |c: &CeilingEntry| {
         if c.kind != requested.kind {
             return false;
@@ -550,9 +716,16 @@ pub fn within_ceiling(ceiling: &[CeilingEntry], requested: &AuthorizationDetail)
     if ceiling.iter().any(fits) {
         Ok(())
     } else if requested.is_resource_access() {
-        Err(format!("{} is beyond the agent's ceiling", requested.locations.as_deref().unwrap_or(&[]).join(", ")))
+        Err(format!(
+            "{} is beyond the agent's ceiling",
+            requested.locations.as_deref().unwrap_or(&[]).join(", ")
+        ))
     } else {
-        Err(format!("{} {} is beyond the agent's ceiling", requested.kind, requested.action().unwrap_or("?")))
+        Err(format!(
+            "{} {} is beyond the agent's ceiling",
+            requested.kind,
+            requested.action().unwrap_or("?")
+        ))
     }
 }
 
@@ -565,7 +738,11 @@ mod tests {
         AuthorizationDetail::operation(
             BANKING,
             "transfer_funds",
-            [("amount", json!({"value": value, "currency": "USD"})), ("source", json!(src)), ("destination", json!(dst))],
+            [
+                ("amount", json!({"value": value, "currency": "USD"})),
+                ("source", json!(src)),
+                ("destination", json!(dst)),
+            ],
         )
         .validated()
         .unwrap()
@@ -573,15 +750,32 @@ mod tests {
 
     #[test]
     fn summary_reads_in_plain_words() {
-        assert_eq!(transfer("1000", "checking", "savings").summary(), "Transfer $1,000.00 from checking to savings");
-        assert_eq!(transfer("1234567.5", "a", "b").summary(), "Transfer $1,234,567.50 from a to b");
+        assert_eq!(
+            transfer("1000", "checking", "savings").summary(),
+            "Transfer $1,000.00 from checking to savings"
+        );
+        assert_eq!(
+            transfer("1234567.5", "a", "b").summary(),
+            "Transfer $1,234,567.50 from a to b"
+        );
     }
 
     #[test]
     fn amounts_are_strict_decimals() {
         assert_eq!(parse_cents("1000"), Some(100_000));
         assert_eq!(parse_cents("0.5"), Some(50));
-        for bad in ["", "-1", "1e3", "1.234", " 1", "1.", ".5", "0", "0.00", "99999999999"] {
+        for bad in [
+            "",
+            "-1",
+            "1e3",
+            "1.234",
+            " 1",
+            "1.",
+            ".5",
+            "0",
+            "0.00",
+            "99999999999",
+        ] {
             assert_eq!(parse_cents(bad), None, "{bad}");
         }
     }
@@ -592,20 +786,35 @@ mod tests {
         let b = parse(r#"[{"operationDetails":{"destination":"savings","source":"checking","amount":{"currency":"USD","value":"1000.00"},"action":"transfer_funds"},"type":"urn:smt:agent:banking"}]"#).unwrap();
         assert_eq!(fingerprint(&a), fingerprint(&b));
         assert_eq!(fingerprint(&a).len(), 64);
-        assert_ne!(fingerprint(&a), fingerprint(&[transfer("999", "checking", "savings")]));
+        assert_ne!(
+            fingerprint(&a),
+            fingerprint(&[transfer("999", "checking", "savings")])
+        );
     }
 
     #[test]
     fn validation_refuses_unknown_types_fields_and_bad_values() {
-        assert!(matches!(parse(r#"[{"type":"urn:x"}]"#), Err(RarError::UnknownType(_))));
+        assert!(matches!(
+            parse(r#"[{"type":"urn:x"}]"#),
+            Err(RarError::UnknownType(_))
+        ));
         assert!(matches!(parse("[]"), Err(RarError::Empty)));
         assert!(matches!(parse("{}"), Err(RarError::Syntax(_))));
-        assert!(matches!(parse(r#"[{"type":"urn:smt:agent:banking","operationDetails":{"action":"steal"}}]"#), Err(RarError::UnknownAction { .. })));
+        assert!(matches!(
+            parse(r#"[{"type":"urn:smt:agent:banking","operationDetails":{"action":"steal"}}]"#),
+            Err(RarError::UnknownAction { .. })
+        ));
         assert!(parse(r#"[{"type":"urn:smt:agent:iam","operationDetails":{"action":"get_user","email":"x@y.z","extra":1}}]"#).is_err());
-        assert!(parse(r#"[{"type":"urn:smt:agent:iam","operationDetails":{"action":"get_user"}}]"#).is_err());
+        assert!(
+            parse(r#"[{"type":"urn:smt:agent:iam","operationDetails":{"action":"get_user"}}]"#)
+                .is_err()
+        );
         assert!(parse(r#"[{"type":"urn:smt:agent:iam","bogus":1,"operationDetails":{"action":"list_users"}}]"#).is_err());
         assert!(parse(r#"[{"type":"urn:smt:agent:banking","operationDetails":{"action":"transfer_funds","amount":{"value":1000,"currency":"USD"},"source":"checking","destination":"savings"}}]"#).is_err());
-        assert!(parse(r#"[{"type":"vault:path_access","locations":["../etc"],"actions":["read"]}]"#).is_err());
+        assert!(
+            parse(r#"[{"type":"vault:path_access","locations":["../etc"],"actions":["read"]}]"#)
+                .is_err()
+        );
         assert!(parse(r#"[{"type":"vault:path_access","locations":["verify-rar/creds/banking-transfers"],"actions":["read"]}]"#).is_ok());
     }
 
@@ -614,26 +823,61 @@ mod tests {
         let granted = transfer("1000", "checking", "savings");
         assert!(covers(&granted, &transfer("1000", "checking", "savings")).is_ok());
         assert!(covers(&granted, &transfer("500", "checking", "savings")).is_ok());
-        assert!(covers(&granted, &transfer("1000.01", "checking", "savings")).unwrap_err().contains("exceeds"));
+        assert!(
+            covers(&granted, &transfer("1000.01", "checking", "savings"))
+                .unwrap_err()
+                .contains("exceeds")
+        );
         assert!(covers(&granted, &transfer("1000", "checking", "trading")).is_err());
         let mut other_owner = transfer("10", "checking", "savings");
         if let Some(od) = other_owner.operation_details.as_mut() {
             od.insert("owner".into(), json!("bob@example.com"));
         }
         assert!(covers(&granted, &other_owner).is_err());
-        let delete = AuthorizationDetail::operation(IAM, "delete_user", [("email", json!("a@b.c"))]);
+        let delete =
+            AuthorizationDetail::operation(IAM, "delete_user", [("email", json!("a@b.c"))]);
         assert!(covered_by_any(&[granted], &delete).is_err());
     }
 
     #[test]
     fn ceiling_bounds_types_actions_and_paths() {
         let ceiling = vec![
-            CeilingEntry { kind: BANKING.into(), actions: vec!["transfer_funds".into()], locations: vec![] },
-            CeilingEntry { kind: VAULT_PATH_ACCESS.into(), actions: vec![], locations: vec!["verify-rar/creds/banking-transfers".into()] },
+            CeilingEntry {
+                kind: BANKING.into(),
+                actions: vec!["transfer_funds".into()],
+                locations: vec![],
+            },
+            CeilingEntry {
+                kind: VAULT_PATH_ACCESS.into(),
+                actions: vec![],
+                locations: vec!["verify-rar/creds/banking-transfers".into()],
+            },
         ];
         assert!(within_ceiling(&ceiling, &transfer("1", "a", "b")).is_ok());
-        assert!(within_ceiling(&ceiling, &AuthorizationDetail::vault_read("verify-rar/creds/banking-transfers")).is_ok());
-        assert!(within_ceiling(&ceiling, &AuthorizationDetail::vault_read("verify-rar/creds/other")).is_err());
-        assert!(within_ceiling(&ceiling, &AuthorizationDetail::operation(BANKING, "open_account", [("kind", json!("trading"))])).is_err());
+        assert!(
+            within_ceiling(
+                &ceiling,
+                &AuthorizationDetail::vault_read("verify-rar/creds/banking-transfers")
+            )
+            .is_ok()
+        );
+        assert!(
+            within_ceiling(
+                &ceiling,
+                &AuthorizationDetail::vault_read("verify-rar/creds/other")
+            )
+            .is_err()
+        );
+        assert!(
+            within_ceiling(
+                &ceiling,
+                &AuthorizationDetail::operation(
+                    BANKING,
+                    "open_account",
+                    [("kind", json!("trading"))]
+                )
+            )
+            .is_err()
+        );
     }
 }

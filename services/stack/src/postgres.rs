@@ -52,7 +52,13 @@ impl Cluster {
             .with_context(|| format!("reading {}", password_file.display()))?
             .trim()
             .to_owned();
-        let mut cluster = Self { port: 0, data_dir, password, bin, as_postgres_user };
+        let mut cluster = Self {
+            port: 0,
+            data_dir,
+            password,
+            bin,
+            as_postgres_user,
+        };
         if cluster.status_running() {
             bail!(
                 "a Postgres cluster is already running in {} (is the stack already up? stop it first)",
@@ -77,7 +83,14 @@ impl Cluster {
             "-c logging_collector=off".into(),
         ];
         if !opts.durable {
-            settings.extend(["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"].map(String::from));
+            settings.extend(
+                [
+                    "-c fsync=off",
+                    "-c synchronous_commit=off",
+                    "-c full_page_writes=off",
+                ]
+                .map(String::from),
+            );
         }
         let log = cluster.data_dir.join("server.log");
         let status = cluster
@@ -93,7 +106,11 @@ impl Cluster {
         if !status.success() {
             let tail = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = tail.lines().rev().take(10).collect();
-            bail!("Postgres did not start (see {}):\n{}", log.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            bail!(
+                "Postgres did not start (see {}):\n{}",
+                log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         cluster.ensure_database(DATABASE)?;
         Ok(cluster)
@@ -101,7 +118,10 @@ impl Cluster {
 
     /// URL of `db` as the cluster's superuser.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres:{}@127.0.0.1:{}/{db}", self.password, self.port)
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{db}",
+            self.password, self.port
+        )
     }
 
     /// Stops the server (fast shutdown: open sessions are ended, no recovery needed next time).
@@ -122,9 +142,21 @@ impl Cluster {
     /// A shell command that stops this cluster; used by the watchdog that outlives test binaries.
     pub fn stop_command(&self, remove_data: bool) -> String {
         let pg_ctl = self.bin.join("pg_ctl");
-        let runuser = if self.as_postgres_user { "runuser -u postgres -- " } else { "" };
-        let rm = if remove_data { format!(" ; rm -rf '{}'", self.data_dir.display()) } else { String::new() };
-        format!("{runuser}'{}' -D '{}' -m immediate -w stop >/dev/null 2>&1{rm}", pg_ctl.display(), self.data_dir.display())
+        let runuser = if self.as_postgres_user {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        let rm = if remove_data {
+            format!(" ; rm -rf '{}'", self.data_dir.display())
+        } else {
+            String::new()
+        };
+        format!(
+            "{runuser}'{}' -D '{}' -m immediate -w stop >/dev/null 2>&1{rm}",
+            pg_ctl.display(),
+            self.data_dir.display()
+        )
     }
 
     fn status_running(&self) -> bool {
@@ -139,7 +171,10 @@ impl Cluster {
     }
 
     fn ensure_database(&self, db: &str) -> anyhow::Result<()> {
-        let exists = self.psql("postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{db}'"))?;
+        let exists = self.psql(
+            "postgres",
+            &format!("SELECT 1 FROM pg_database WHERE datname = '{db}'"),
+        )?;
         if exists.trim() != "1" {
             self.psql("postgres", &format!("CREATE DATABASE {db}"))?;
         }
@@ -152,11 +187,23 @@ impl Cluster {
             .pg_command("psql")
             .args(["-h"])
             .arg(&self.data_dir)
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db, "-tAqc", sql])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-tAqc",
+                sql,
+            ])
             .output()
             .context("running psql")?;
         if !out.status.success() {
-            bail!("psql failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "psql failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -167,7 +214,11 @@ impl Cluster {
 }
 
 fn pg_command(bin: &Path, tool: &str, as_postgres_user: bool) -> Command {
-    let path = if tool == "psql" && !bin.join("psql").exists() { PathBuf::from("psql") } else { bin.join(tool) };
+    let path = if tool == "psql" && !bin.join("psql").exists() {
+        PathBuf::from("psql")
+    } else {
+        bin.join(tool)
+    };
     if as_postgres_user {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(path);
@@ -178,13 +229,18 @@ fn pg_command(bin: &Path, tool: &str, as_postgres_user: bool) -> Command {
 }
 
 fn init(bin: &Path, data_dir: &Path, as_postgres_user: bool) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let password = kit::random_id(18);
     let pwfile = data_dir.with_extension("pwfile");
     std::fs::write(&pwfile, &password)?;
     if as_postgres_user {
         for p in [data_dir, pwfile.as_path()] {
-            let ok = Command::new("chown").arg("postgres:postgres").arg(p).status()?.success();
+            let ok = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(p)
+                .status()?
+                .success();
             if !ok {
                 bail!("could not give {} to the postgres OS user", p.display());
             }
@@ -193,7 +249,15 @@ fn init(bin: &Path, data_dir: &Path, as_postgres_user: bool) -> anyhow::Result<(
     let out = pg_command(bin, "initdb", as_postgres_user)
         .arg("-D")
         .arg(data_dir)
-        .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"])
+        .args([
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        ])
         .arg(format!("--pwfile={}", pwfile.display()))
         .output()
         .context("running initdb")?;
@@ -236,11 +300,18 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
 }
 
 fn running_as_root() -> anyhow::Result<bool> {
-    Ok(std::fs::metadata("/proc/self").context("reading /proc/self")?.uid() == 0)
+    Ok(std::fs::metadata("/proc/self")
+        .context("reading /proc/self")?
+        .uid()
+        == 0)
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
-    Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
 }
 
 /// A port that was free a moment ago on 127.0.0.1.

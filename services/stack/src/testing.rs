@@ -22,8 +22,16 @@ fn server() -> anyhow::Result<&'static str> {
 }
 
 fn start_cluster() -> anyhow::Result<String> {
-    let dir = std::env::temp_dir().join(format!("platform-test-pg-{}-{}", std::process::id(), kit::random_id(4)));
-    let cluster = Cluster::start(&Options { data_dir: dir, port: None, durable: false })?;
+    let dir = std::env::temp_dir().join(format!(
+        "platform-test-pg-{}-{}",
+        std::process::id(),
+        kit::random_id(4)
+    ));
+    let cluster = Cluster::start(&Options {
+        data_dir: dir,
+        port: None,
+        durable: false,
+    })?;
     // The watchdog waits for this process to end, then stops the cluster and removes its data.
     let watch = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop}",
@@ -42,7 +50,10 @@ fn start_cluster() -> anyhow::Result<String> {
 fn replace_db(url: &str, db: &str) -> String {
     match url.rsplit_once('/') {
         Some((base, tail)) => {
-            let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+            let query = tail
+                .split_once('?')
+                .map(|(_, q)| format!("?{q}"))
+                .unwrap_or_default();
             format!("{base}/{db}{query}")
         }
         None => url.to_owned(),
@@ -52,10 +63,19 @@ fn replace_db(url: &str, db: &str) -> String {
 /// Creates an empty database for one test and returns its URL.
 pub async fn fresh_database() -> anyhow::Result<String> {
     let template = server()?;
-    let name = format!("t_{}", kit::random_id(9).to_ascii_lowercase().replace(['-', '_'], "x"));
-    let (client, conn) = tokio_postgres::connect(&template.replace("{db}", "postgres"), tokio_postgres::NoTls).await?;
+    let name = format!(
+        "t_{}",
+        kit::random_id(9)
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let (client, conn) =
+        tokio_postgres::connect(&template.replace("{db}", "postgres"), tokio_postgres::NoTls)
+            .await?;
     let driver = tokio::spawn(conn);
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
     drop(client);
     let _ = driver.await;
     Ok(template.replace("{db}", &name))

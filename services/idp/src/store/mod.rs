@@ -1,0 +1,8 @@
+//! Queries, one file per table family. Handlers and the exchange logic call these; no SQL
+//! lives anywhere else in the idp.
+
+pub mod approvals;
+pub mod codes;
+pub mod replay;
+pub mod sessions;
+pub mod users;

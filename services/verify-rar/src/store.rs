@@ -1,0 +1,151 @@
+//! Queries on the issuer's own tables: Vault tokens and roles. (Leases live in [`crate::leases`],
+//! next to the lifecycle they record.)
+
+use deadpool_postgres::Pool;
+use kit::rar::AuthorizationDetail;
+use sha2::{Digest as _, Sha256};
+
+use crate::{error::Error, roles::RoleConfig};
+
+/// A Vault token minted at login, as stored (the token itself is only known to its holder).
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub accessor: String,
+    pub jti: String,
+    pub sid: Option<String>,
+    pub sub: String,
+    pub email: Option<String>,
+    pub approval_id: Option<String>,
+    pub actor_chain: Vec<String>,
+    pub login_role: Option<String>,
+    pub jwt: String,
+    pub rar: Vec<AuthorizationDetail>,
+    pub paths: Vec<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+impl TokenRecord {
+    /// The user as events name them.
+    pub fn user(&self) -> String {
+        self.email.clone().unwrap_or_else(|| self.sub.clone())
+    }
+}
+
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A random string of `n` lower-case letters and digits (role-name suffixes, passwords, ids).
+pub fn random_alnum(n: usize) -> String {
+    use rand::Rng as _;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
+}
+
+pub async fn insert_token(pool: &Pool, token: &str, t: &TokenRecord) -> Result<(), Error> {
+    let client = pool.get().await?;
+    let rar = serde_json::to_value(&t.rar).map_err(anyhow::Error::from)?;
+    client
+        .execute(
+            "INSERT INTO tokens (accessor, token_hash, jti, sid, sub, email, approval_id, actor_chain, login_role, jwt, rar, paths, issued_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, to_timestamp($13::bigint), to_timestamp($14::bigint))",
+            &[
+                &t.accessor, &hash_token(token), &t.jti, &t.sid, &t.sub, &t.email, &t.approval_id, &t.actor_chain,
+                &t.login_role, &t.jwt, &rar, &t.paths, &t.issued_at, &t.expires_at,
+            ],
+        )
+        .await?;
+    // Expired tokens are of no use to anyone; sweep them on the way.
+    client
+        .execute(
+            "DELETE FROM tokens WHERE expires_at < now() - interval '1 hour'",
+            &[],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The live token `token`, if any.
+pub async fn find_token(pool: &Pool, token: &str) -> Result<Option<TokenRecord>, Error> {
+    let client = pool.get().await?;
+    let Some(r) = client
+        .query_opt(
+            "SELECT accessor, jti, sid, sub, email, approval_id, actor_chain, login_role, jwt, rar, paths,
+                    extract(epoch FROM issued_at)::bigint, extract(epoch FROM expires_at)::bigint
+             FROM tokens WHERE token_hash = $1 AND expires_at > now()",
+            &[&hash_token(token)],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let rar: serde_json::Value = r.try_get(9)?;
+    Ok(Some(TokenRecord {
+        accessor: r.try_get(0)?,
+        jti: r.try_get(1)?,
+        sid: r.try_get(2)?,
+        sub: r.try_get(3)?,
+        email: r.try_get(4)?,
+        approval_id: r.try_get(5)?,
+        actor_chain: r.try_get(6)?,
+        login_role: r.try_get(7)?,
+        jwt: r.try_get(8)?,
+        rar: serde_json::from_value(rar).map_err(anyhow::Error::from)?,
+        paths: r.try_get(10)?,
+        issued_at: r.try_get(11)?,
+        expires_at: r.try_get(12)?,
+    }))
+}
+
+pub async fn put_role(pool: &Pool, role: &RoleConfig, source: &str) -> Result<(), Error> {
+    let config = serde_json::to_value(role).map_err(anyhow::Error::from)?;
+    pool.get()
+        .await?
+        .execute(
+            "INSERT INTO roles (name, config, source) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET config = excluded.config, source = excluded.source, updated_at = now()",
+            &[&role.name, &config, &source],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn get_role(pool: &Pool, name: &str) -> Result<Option<RoleConfig>, Error> {
+    let row = pool
+        .get()
+        .await?
+        .query_opt("SELECT config FROM roles WHERE name = $1", &[&name])
+        .await?;
+    row.map(|r| {
+        let v: serde_json::Value = r.try_get(0)?;
+        Ok(serde_json::from_value(v).map_err(anyhow::Error::from)?)
+    })
+    .transpose()
+}
+
+pub async fn delete_role(pool: &Pool, name: &str) -> Result<(), Error> {
+    pool.get()
+        .await?
+        .execute("DELETE FROM roles WHERE name = $1", &[&name])
+        .await?;
+    Ok(())
+}
+
+pub async fn list_roles(pool: &Pool) -> Result<Vec<String>, Error> {
+    let rows = pool
+        .get()
+        .await?
+        .query("SELECT name FROM roles ORDER BY name", &[])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
+}
