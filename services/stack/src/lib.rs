@@ -5,7 +5,9 @@
 //! - [`postgres`]: a private cluster from the installed Postgres binaries (or `DATABASE_URL`).
 //! - [`testing`]: one cluster per test binary, a fresh database per test.
 //! - [`keys`]: the agents' and services' dev signing keys in `.data/keys`.
+//! - [`launch`]: every service as its own process, with health waits and a clean stop.
 
 pub mod keys;
+pub mod launch;
 pub mod postgres;
 pub mod testing;

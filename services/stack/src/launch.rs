@@ -1,0 +1,359 @@
+//! Starting the whole platform: the embedded Postgres (or `DATABASE_URL`), dev keys, every
+//! service as its own process with its log lines prefixed, health waits, and a clean stop.
+//! `just up` and the end-to-end tests both go through [`Stack::start`].
+
+use std::{
+    collections::HashMap,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+use tokio::{
+    io::{AsyncBufReadExt as _, BufReader},
+    process::{Child, Command},
+};
+
+use crate::{
+    keys,
+    postgres::{self, Cluster},
+};
+
+/// The agents whose dev keys the stack makes.
+pub const AGENTS: &[&str] = &["concierge", "banking", "iam", "entra"];
+
+/// Where each service listens. `0` picks a free port (tests).
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub postgres: u16,
+    pub idp: u16,
+    pub verify_rar: u16,
+}
+
+impl Ports {
+    /// The demo's fixed ports (DESIGN.md).
+    pub const DEMO: Ports = Ports {
+        postgres: 55432,
+        idp: 8081,
+        verify_rar: 8200,
+    };
+    /// Every port free, for tests.
+    pub const ANY: Ports = Ports {
+        postgres: 0,
+        idp: 0,
+        verify_rar: 0,
+    };
+}
+
+/// How to start the platform.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The repository root: `infra/` (agents, clients, policies, issuer roles) is read from here.
+    pub root: PathBuf,
+    /// Postgres data, keys, audit logs: `.data` for the demo, a temp dir for tests.
+    pub data_dir: PathBuf,
+    /// Use this server instead of starting the embedded one.
+    pub database_url: Option<String>,
+    pub ports: Ports,
+    /// Where the service binaries are (`target/debug`).
+    pub bin_dir: PathBuf,
+    /// Host name in the URLs we print and configure (`localhost`).
+    pub host: String,
+    /// `Some(dir)`: write each service's log to `dir/<name>.log` instead of the terminal.
+    pub log_dir: Option<PathBuf>,
+}
+
+/// The URLs of a running stack.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    pub idp: String,
+    pub verify_rar: String,
+    pub database: String,
+}
+
+/// A running platform. Stop it with [`Stack::stop`]; dropping it kills the service processes.
+#[derive(Debug)]
+pub struct Stack {
+    pub urls: Urls,
+    /// The admin token every service's admin API accepts in this run.
+    pub admin_token: String,
+    pub keys_dir: PathBuf,
+    cluster: Option<Cluster>,
+    services: Vec<(String, Child)>,
+}
+
+struct Service {
+    name: &'static str,
+    port: u16,
+    health: &'static str,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Stack {
+    pub async fn start(opts: Options) -> anyhow::Result<Self> {
+        let data = absolute(&opts.data_dir)?;
+        std::fs::create_dir_all(&data)?;
+        for bin in ["idp", "verify-rar"] {
+            if !opts.bin_dir.join(bin).exists() {
+                bail!(
+                    "{} is missing: build the services first (cargo build --workspace --bins)",
+                    opts.bin_dir.join(bin).display()
+                );
+            }
+        }
+        let pick = |p: u16, what: &str| -> anyhow::Result<u16> {
+            if p == 0 {
+                return postgres::free_port();
+            }
+            if TcpListener::bind(("127.0.0.1", p)).is_err() {
+                bail!("port {p} for {what} is already taken (is the stack already up?)");
+            }
+            Ok(p)
+        };
+        let idp_port = pick(opts.ports.idp, "the idp")?;
+        let vr_port = pick(opts.ports.verify_rar, "verify-rar")?;
+
+        let (cluster, database_url) = match &opts.database_url {
+            Some(url) => (None, url.clone()),
+            None => {
+                let pg_port = if opts.ports.postgres == 0 {
+                    None
+                } else {
+                    Some(opts.ports.postgres)
+                };
+                let c = Cluster::start(&postgres::Options {
+                    data_dir: data.join("pg"),
+                    port: pg_port,
+                    durable: true,
+                })?;
+                let url = c.url(postgres::DATABASE);
+                (Some(c), url)
+            }
+        };
+        let mut stack = Self {
+            urls: Urls {
+                idp: format!("http://{}:{idp_port}", opts.host),
+                verify_rar: format!("http://{}:{vr_port}", opts.host),
+                database: database_url.clone(),
+            },
+            admin_token: admin_token(&data)?,
+            keys_dir: data.join("keys"),
+            cluster,
+            services: vec![],
+        };
+        if let Err(e) = stack.launch(&opts, &data, idp_port, vr_port).await {
+            stack.stop().await.ok();
+            return Err(e);
+        }
+        Ok(stack)
+    }
+
+    async fn launch(
+        &mut self,
+        opts: &Options,
+        data: &Path,
+        idp_port: u16,
+        vr_port: u16,
+    ) -> anyhow::Result<()> {
+        for agent in AGENTS {
+            keys::ensure(&self.keys_dir, agent)?;
+        }
+        // The ledger's schema is the banking service's; the issuer writes grant rows into it,
+        // so it must exist before the issuer runs.
+        let pool = kit::pg::pool(&self.urls.database, "banking", 2)?;
+        banking::migrate(&pool)
+            .await
+            .context("migrating the ledger")?;
+        drop(pool);
+
+        let infra = opts.root.join("infra");
+        let path = |p: PathBuf| p.display().to_string();
+        let services = [
+            Service {
+                name: "idp",
+                port: idp_port,
+                health: "/health",
+                env: vec![
+                    ("IDP_BIND", format!("127.0.0.1:{idp_port}")),
+                    ("IDP_ISSUER", self.urls.idp.clone()),
+                    ("IDP_KEYS_DIR", path(self.keys_dir.clone())),
+                    ("IDP_AGENTS", path(infra.join("agents.toml"))),
+                    ("IDP_CLIENTS", path(infra.join("clients.toml"))),
+                    ("IDP_POLICY_DIR", path(infra.join("policy"))),
+                    ("IDP_ADMIN_TOKEN", self.admin_token.clone()),
+                ],
+            },
+            Service {
+                name: "verify-rar",
+                port: vr_port,
+                health: "/v1/sys/health",
+                env: vec![
+                    ("VR_BIND", format!("127.0.0.1:{vr_port}")),
+                    ("IDP_ISSUER", self.urls.idp.clone()),
+                    ("VR_ADMIN_TOKEN", self.admin_token.clone()),
+                    ("VR_ROLES_DIR", path(infra.join("verify-rar"))),
+                    ("VR_AUDIT_LOG", path(data.join("verify-rar/audit.jsonl"))),
+                    ("VR_INSTANCE_ID", "verify-rar-0".into()),
+                ],
+            },
+        ];
+        let http = reqwest::Client::new();
+        for s in services {
+            let child = spawn(opts, &s, &self.urls.database)?;
+            self.services.push((s.name.to_owned(), child));
+            let url = format!("http://127.0.0.1:{}{}", s.port, s.health);
+            self.wait_healthy(&http, s.name, &url).await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_healthy(
+        &mut self,
+        http: &reqwest::Client,
+        name: &str,
+        url: &str,
+    ) -> anyhow::Result<()> {
+        for _ in 0..300 {
+            if let Some((_, child)) = self.services.iter_mut().find(|(n, _)| n == name)
+                && let Some(status) = child.try_wait()?
+            {
+                bail!("{name} exited during start-up ({status}); its log says why");
+            }
+            if http
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{name} did not become healthy at {url} within 30 seconds")
+    }
+
+    /// Resolves when any service process exits, naming it.
+    pub async fn any_exit(&mut self) -> (String, std::io::Result<std::process::ExitStatus>) {
+        let waits = self
+            .services
+            .iter_mut()
+            .map(|(n, c)| Box::pin(async move { (n.clone(), c.wait().await) }));
+        futures::future::select_all(waits).await.0
+    }
+
+    /// Stops every service (SIGTERM, then SIGKILL after 10 s) and the embedded Postgres.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        for (_, child) in self.services.iter().rev() {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status()
+                    .await;
+            }
+        }
+        for (name, child) in self.services.iter_mut().rev() {
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(service = %name, "did not stop in 10 s; killing it");
+                let _ = child.kill().await;
+            }
+        }
+        self.services.clear();
+        if let Some(c) = self.cluster.take() {
+            c.stop()?;
+        }
+        Ok(())
+    }
+}
+
+/// A fresh random admin token for this run, saved (0600) to `<data>/admin-token` so a presenter
+/// can use the admin APIs by hand.
+fn admin_token(data: &Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let token = kit::random_id(24);
+    let path = data.join("admin-token");
+    let _ = std::fs::remove_file(&path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    std::io::Write::write_all(&mut f, token.as_bytes())?;
+    Ok(token)
+}
+
+fn spawn(opts: &Options, s: &Service, database_url: &str) -> anyhow::Result<Child> {
+    let mut cmd = Command::new(opts.bin_dir.join(s.name));
+    cmd.current_dir(&opts.root)
+        .env("DATABASE_URL", database_url)
+        .envs(s.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", s.name))?;
+    let sink: Option<PathBuf> = opts
+        .log_dir
+        .as_ref()
+        .map(|d| d.join(format!("{}.log", s.name)));
+    if let Some(d) = &opts.log_dir {
+        std::fs::create_dir_all(d)?;
+    }
+    let outs: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
+        child.stdout.take().map(|o| Box::new(o) as _),
+        child.stderr.take().map(|o| Box::new(o) as _),
+    ];
+    for out in outs.into_iter().flatten() {
+        let name = s.name;
+        let sink = sink.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(out).lines();
+            let mut file = match &sink {
+                Some(p) => tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .await
+                    .ok(),
+                None => None,
+            };
+            while let Ok(Some(line)) = lines.next_line().await {
+                match &mut file {
+                    Some(f) => {
+                        let _ =
+                            tokio::io::AsyncWriteExt::write_all(f, format!("{line}\n").as_bytes())
+                                .await;
+                    }
+                    None => println!("{} {line}", prefix(name)),
+                }
+            }
+        });
+    }
+    Ok(child)
+}
+
+/// `   idp │` in the service's colour, so interleaved logs stay readable.
+fn prefix(name: &str) -> String {
+    let colours: HashMap<&str, u8> = [("idp", 33), ("verify-rar", 35)].into_iter().collect();
+    let c = colours.get(name).copied().unwrap_or(36);
+    format!("\x1b[{c}m{name:>10} │\x1b[0m")
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
+}

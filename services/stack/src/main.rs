@@ -1,0 +1,65 @@
+//! `stack`: runs the whole platform on this machine (`just up`), until Ctrl-C.
+//!
+//! Configuration (environment): `DATABASE_URL` to use an existing Postgres instead of the
+//! embedded one, `DATA_DIR` (default `.data`), `PG_PORT` (55432), `IDP_PORT` (8081),
+//! `VR_PORT` (8200), `STACK_HOST` (localhost).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use stack::launch::{Options, Ports, Stack};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    kit::telemetry::init("info", false);
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let port = |k: &str, d: u16| -> anyhow::Result<u16> {
+        var(k)
+            .map(|v| v.parse().with_context(|| format!("{k} must be a port")))
+            .unwrap_or(Ok(d))
+    };
+    let exe = std::env::current_exe()?;
+    let opts = Options {
+        root: std::env::current_dir()?,
+        data_dir: PathBuf::from(var("DATA_DIR").unwrap_or_else(|| ".data".into())),
+        database_url: var("DATABASE_URL"),
+        ports: Ports {
+            postgres: port("PG_PORT", Ports::DEMO.postgres)?,
+            idp: port("IDP_PORT", Ports::DEMO.idp)?,
+            verify_rar: port("VR_PORT", Ports::DEMO.verify_rar)?,
+        },
+        bin_dir: exe
+            .parent()
+            .context("the stack binary has no directory")?
+            .to_path_buf(),
+        host: var("STACK_HOST").unwrap_or_else(|| "localhost".into()),
+        log_dir: None,
+    };
+    anyhow::ensure!(
+        opts.root.join("infra").is_dir(),
+        "run the stack from the repository root (infra/ not found)"
+    );
+    let mut stack = Stack::start(opts).await?;
+    println!();
+    println!(
+        "  The platform is up. Identity provider: {}",
+        stack.urls.idp
+    );
+    println!(
+        "  Credential issuer (Vault API): {}   Admin token: .data/admin-token",
+        stack.urls.verify_rar
+    );
+    println!(
+        "  Sign in as alice@example.com or bob@example.com, password {}",
+        "demo-password"
+    );
+    println!("  Ctrl-C stops everything.");
+    println!();
+    let outcome = tokio::select! {
+        () = kit::shutdown_signal() => Ok(()),
+        (name, status) = stack.any_exit() => Err(anyhow::anyhow!("{name} stopped unexpectedly ({status:?}); stopping the platform")),
+    };
+    println!("stopping…");
+    stack.stop().await?;
+    outcome
+}
