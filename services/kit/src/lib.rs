@@ -10,6 +10,7 @@
 //! - [`rar`]: RFC 9396 authorization details: the catalogue of types and actions this platform
 //!   knows, strict validation, the canonical fingerprint, the plain-words summary, and the
 //!   "authority only narrows" coverage rule.
+//! - [`guard`]: the resource-server check of a delegated token (signature, audience, live session).
 //! - [`events`]: the structured security event every decision writes, and the sink that stores it
 //!   and publishes it with Postgres `NOTIFY`.
 //! - [`pg`]: connection pools and per-service schema migrations.
@@ -20,6 +21,7 @@
 pub mod claims;
 pub mod events;
 pub mod exchange;
+pub mod guard;
 pub mod jwks;
 pub mod jwt;
 pub mod pg;
