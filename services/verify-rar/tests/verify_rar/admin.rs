@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::{
     harness::{ADMIN_TOKEN, assert_vault_error, spawn_app},
-    test_idp::transfer_rar,
+    idp::transfer_rar,
 };
 
 fn role(mapping_sql: &str) -> serde_json::Value {
@@ -96,11 +96,12 @@ async fn admin_writes_reads_lists_and_deletes_roles() {
         .await;
     assert_vault_error(&got, StatusCode::BAD_REQUEST, "max_ttl");
 
-    // The new role issues a 60-second credential for a balance read.
+    // The new role issues a 60-second credential for a balance read, once the idp's operator
+    // lets the banking agent ask for its path.
+    app.idp.allow_banking_path("short-reader").await;
+    let alice = app.idp.sign_in("alice@example.com").await;
     let balance = json!({"type": "urn:smt:agent:banking", "operationDetails": {"action": "get_balance", "account": "savings"}});
-    let (jwt, _) = app
-        .idp
-        .t2("alice@example.com", "s", balance, "short-reader");
+    let (jwt, _) = app.idp.t2(&alice, balance, "short-reader").await;
     let token = app.login(&jwt).await;
     let (status, _, creds) = app
         .call(
@@ -137,12 +138,14 @@ async fn admin_writes_reads_lists_and_deletes_roles() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (jwt, _) = app.idp.t2(
-        "alice@example.com",
-        "s",
-        transfer_rar("1.00", "checking", "savings"),
-        "short-reader",
-    );
+    let (jwt, _) = app
+        .idp
+        .t2(
+            &alice,
+            transfer_rar("1.00", "checking", "savings"),
+            "short-reader",
+        )
+        .await;
     let token = app.login(&jwt).await;
     let got = app
         .call(

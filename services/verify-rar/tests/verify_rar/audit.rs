@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::{harness::spawn_app, test_idp::transfer_rar};
+use crate::{harness::spawn_app, idp::transfer_rar};
 
 fn audit_verify(file: &std::path::Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_verify-rar"))
@@ -20,12 +20,15 @@ fn audit_verify(file: &std::path::Path) -> (bool, String) {
 #[tokio::test]
 async fn audit_chain_verifies_and_an_edited_line_is_named() {
     let app = spawn_app().await;
-    let (jwt, claims) = app.idp.t2(
-        "alice@example.com",
-        "sid-a",
-        transfer_rar("7.00", "checking", "savings"),
-        "banking-transfers",
-    );
+    let alice = app.idp.sign_in("alice@example.com").await;
+    let (jwt, claims) = app
+        .idp
+        .t2(
+            &alice,
+            transfer_rar("7.00", "checking", "savings"),
+            "banking-transfers",
+        )
+        .await;
     let token = app.login(&jwt).await;
     let (lease, user, _) = app.creds(&token, "banking-transfers").await;
     let _ = app

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use crate::{
     harness::{spawn_app, spawn_with, start},
-    test_idp::transfer_rar,
+    idp::transfer_rar,
 };
 use verify_rar::config::Failpoint;
 
@@ -16,12 +16,15 @@ async fn killing_the_issuer_between_create_and_record_leaves_no_orphan_role() {
         c.failpoint = Some(Failpoint::AfterCreate)
     })
     .await;
-    let (jwt, _) = crashing.idp.t2(
-        "alice@example.com",
-        "sid-c",
-        transfer_rar("5.00", "checking", "savings"),
-        "banking-transfers",
-    );
+    let alice = crashing.idp.sign_in("alice@example.com").await;
+    let (jwt, _) = crashing
+        .idp
+        .t2(
+            &alice,
+            transfer_rar("5.00", "checking", "savings"),
+            "banking-transfers",
+        )
+        .await;
     let token = crashing.login(&jwt).await;
     let (status, _, _) = crashing
         .call(

@@ -1,4 +1,4 @@
-//! `spawn_app()`: a fresh database with the ledger migrated, the test idp, and the issuer on a
+//! `spawn_app()`: a fresh database with the ledger migrated, the real idp, and the issuer on a
 //! port-0 listener; plus small helpers the tests share.
 
 use std::{path::PathBuf, str::FromStr as _, time::Duration};
@@ -8,14 +8,14 @@ use serde_json::Value;
 use tokio_postgres::{Client, NoTls};
 use verify_rar::{AppState, Config};
 
-use crate::test_idp::{CLIENT_SECRET, TestIdp};
+use crate::idp::Idp;
 
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests-0123456789";
 
 pub struct App {
     pub addr: String,
     pub db_url: String,
-    pub idp: TestIdp,
+    pub idp: Idp,
     pub state: AppState,
     pub config: Config,
     pub http: reqwest::Client,
@@ -33,10 +33,9 @@ pub async fn connect(cfg: &tokio_postgres::Config) -> Result<Client, tokio_postg
 }
 
 /// The issuer's configuration for a test database and idp.
-pub fn test_config(db_url: &str, idp: &TestIdp) -> Config {
+pub fn test_config(db_url: &str, idp: &Idp) -> Config {
     let mut c = Config::new(db_url);
     c.idp_issuer = idp.url.clone();
-    c.idp_client_secret = CLIENT_SECRET.into();
     c.admin_token = Some(ADMIN_TOKEN.into());
     c.roles_dir = workspace_root().join("infra/verify-rar");
     c.audit_log = std::env::temp_dir().join(format!("verify-rar-test-{}.jsonl", kit::random_id(8)));
@@ -50,18 +49,18 @@ pub async fn spawn_app() -> App {
     let db_url = stack::testing::fresh_database().await.unwrap();
     let ledger = kit::pg::pool(&db_url, banking::SCHEMA, 2).unwrap();
     banking::migrate(&ledger).await.unwrap();
-    let idp = TestIdp::start().await;
+    let idp = Idp::start(&db_url).await;
     spawn_with(db_url, idp, |_| {}).await
 }
 
 /// Starts an issuer (a new instance, or a restart when given the same config) on a database.
-pub async fn spawn_with(db_url: String, idp: TestIdp, tweak: impl FnOnce(&mut Config)) -> App {
+pub async fn spawn_with(db_url: String, idp: Idp, tweak: impl FnOnce(&mut Config)) -> App {
     let mut config = test_config(&db_url, &idp);
     tweak(&mut config);
     start(db_url, idp, config).await
 }
 
-pub async fn start(db_url: String, idp: TestIdp, config: Config) -> App {
+pub async fn start(db_url: String, idp: Idp, config: Config) -> App {
     let state = AppState::build(config.clone()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());

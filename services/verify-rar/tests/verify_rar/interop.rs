@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::{
     harness::{spawn_app, workspace_root},
-    test_idp::transfer_rar,
+    idp::transfer_rar,
 };
 
 #[tokio::test]
@@ -22,12 +22,15 @@ async fn hvac_logs_in_reads_creds_looks_up_renews_and_revokes() {
         String::from_utf8_lossy(&setup.stderr)
     );
     let python = root.join("target/interop-venv/bin/python");
-    let (jwt, _) = app.idp.t2(
-        "alice@example.com",
-        "sid-h",
-        transfer_rar("3.00", "checking", "savings"),
-        "banking-transfers",
-    );
+    let alice = app.idp.sign_in("alice@example.com").await;
+    let (jwt, _) = app
+        .idp
+        .t2(
+            &alice,
+            transfer_rar("3.00", "checking", "savings"),
+            "banking-transfers",
+        )
+        .await;
     let script = root.join("services/verify-rar/tests/interop/hvac_flow.py");
     let addr = app.addr.clone();
     let out = tokio::task::spawn_blocking(move || {

@@ -7,19 +7,23 @@ use vaultrs::{
     client::{Client as _, VaultClient, VaultClientSettingsBuilder},
 };
 
-use crate::{harness::spawn_app, test_idp::transfer_rar};
+use crate::{harness::spawn_app, idp::transfer_rar};
 
 const ALICE: &str = "alice@example.com";
 
 #[tokio::test]
 async fn vaultrs_logs_in_reads_creds_and_the_credential_transfers_the_approved_amount_once() {
     let app = spawn_app().await;
-    let (jwt, claims) = app.idp.t2(
-        ALICE,
-        "sid-1",
-        transfer_rar("1000.00", "checking", "savings"),
-        "banking-transfers",
-    );
+    let alice = app.idp.sign_in(ALICE).await;
+    // Over $500: tier 3, approved on alice's phone.
+    let (jwt, claims) = app
+        .idp
+        .t2(
+            &alice,
+            transfer_rar("1000.00", "checking", "savings"),
+            "banking-transfers",
+        )
+        .await;
 
     let mut client = VaultClient::new(
         VaultClientSettingsBuilder::default()
@@ -174,12 +178,15 @@ async fn vaultrs_logs_in_reads_creds_and_the_credential_transfers_the_approved_a
 #[tokio::test]
 async fn a_leaked_credential_cannot_move_a_different_amount_first() {
     let app = spawn_app().await;
-    let (jwt, _) = app.idp.t2(
-        ALICE,
-        "sid-2",
-        transfer_rar("10.00", "checking", "savings"),
-        "banking-transfers",
-    );
+    let alice = app.idp.sign_in(ALICE).await;
+    let (jwt, _) = app
+        .idp
+        .t2(
+            &alice,
+            transfer_rar("10.00", "checking", "savings"),
+            "banking-transfers",
+        )
+        .await;
     let token = app.login(&jwt).await;
     let (_, user, password) = app.creds(&token, "banking-transfers").await;
     let mut db = app.connect_as(&user, &password).await.unwrap();
@@ -209,10 +216,9 @@ async fn a_leaked_credential_cannot_move_a_different_amount_first() {
 #[tokio::test]
 async fn reader_and_accounts_roles_bind_their_operations() {
     let app = spawn_app().await;
+    let bob = app.idp.sign_in("bob@example.com").await;
     let list = serde_json::json!({"type": "urn:smt:agent:banking", "operationDetails": {"action": "list_accounts"}});
-    let (jwt, _) = app
-        .idp
-        .t2("bob@example.com", "sid-3", list, "banking-reader");
+    let (jwt, _) = app.idp.t2(&bob, list, "banking-reader").await;
     let token = app.login(&jwt).await;
     let (_, user, password) = app.creds(&token, "banking-reader").await;
     let db = app.connect_as(&user, &password).await.unwrap();
@@ -221,9 +227,7 @@ async fn reader_and_accounts_roles_bind_their_operations() {
     assert!(seen.iter().all(|a| a.owner == "bob@example.com"));
 
     let open = serde_json::json!({"type": "urn:smt:agent:banking", "operationDetails": {"action": "open_account", "kind": "trading"}});
-    let (jwt, _) = app
-        .idp
-        .t2("bob@example.com", "sid-3", open, "banking-accounts");
+    let (jwt, _) = app.idp.t2(&bob, open, "banking-accounts").await;
     let token = app.login(&jwt).await;
     let (_, user, password) = app.creds(&token, "banking-accounts").await;
     let db = app.connect_as(&user, &password).await.unwrap();

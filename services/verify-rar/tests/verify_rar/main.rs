@@ -1,5 +1,6 @@
-//! verify-rar integration tests: real embedded Postgres (a database per test), real HTTP on
-//! port 0, real ES256 signatures, and Vault clients nobody here wrote (vaultrs, Python hvac).
+//! verify-rar integration tests: real embedded Postgres (a database per test), the real idp and
+//! the issuer on port 0, tokens minted through the real sign-in, hops and approvals, and Vault
+//! clients nobody here wrote (vaultrs, Python hvac).
 
 #![expect(
     clippy::unwrap_used,
@@ -10,8 +11,8 @@ mod admin;
 mod audit;
 mod crash;
 mod harness;
+mod idp;
 mod interop;
 mod issue;
 mod refusals;
 mod revocation;
-mod test_idp;

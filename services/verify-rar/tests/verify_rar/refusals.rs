@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::{
     harness::{assert_vault_error, spawn_app},
-    test_idp::transfer_rar,
+    idp::{detail, transfer_rar},
 };
 
 const ALICE: &str = "alice@example.com";
@@ -24,34 +24,45 @@ async fn login(app: &crate::harness::App, jwt: &str) -> (StatusCode, String, ser
 #[tokio::test]
 async fn login_refuses_bad_tokens_and_missing_path_access() {
     let app = spawn_app().await;
+    let alice = app.idp.sign_in(ALICE).await;
     let business = transfer_rar("1.00", "checking", "savings");
 
-    let no_path = app
+    // A real token for the issuer that names no credential path.
+    let transfer = detail(business.clone());
+    let (no_path, _) = app
         .idp
-        .sign(&app.idp.claims(ALICE, "s", json!([business.clone()])));
+        .delegate(&alice, &transfer, std::slice::from_ref(&transfer))
+        .await;
     assert_vault_error(
         &login(&app, &no_path).await,
         StatusCode::BAD_REQUEST,
         "vault:path_access",
     );
 
+    // The idp never mints an expired token: this one is forged with its key.
     let (_, mut expired) = app
         .idp
-        .t2(ALICE, "s", business.clone(), "banking-transfers");
+        .t2(&alice, business.clone(), "banking-transfers")
+        .await;
     expired.exp = kit::now_secs() - 600;
     expired.iat = expired.exp - 300;
     assert_vault_error(
-        &login(&app, &app.idp.sign(&expired)).await,
+        &login(&app, &app.idp.forge(&expired)).await,
         StatusCode::BAD_REQUEST,
         "expired",
     );
 
+    // A real token for another audience: the T1 the concierge got for the banking agent.
+    let t1 = app.idp.t1(&alice, &transfer).await;
+    assert_vault_error(&login(&app, &t1).await, StatusCode::BAD_REQUEST, "audience");
+    // And one the idp would address to another resource, forged with its key.
     let (_, mut wrong_aud) = app
         .idp
-        .t2(ALICE, "s", business.clone(), "banking-transfers");
+        .t2(&alice, business.clone(), "banking-transfers")
+        .await;
     wrong_aud.aud = kit::claims::Audience::one("graph");
     assert_vault_error(
-        &login(&app, &app.idp.sign(&wrong_aud)).await,
+        &login(&app, &app.idp.forge(&wrong_aud)).await,
         StatusCode::BAD_REQUEST,
         "audience",
     );
@@ -59,7 +70,8 @@ async fn login_refuses_bad_tokens_and_missing_path_access() {
     let other_key = kit::jwt::SigningKey::generate("intruder").unwrap();
     let (_, claims) = app
         .idp
-        .t2(ALICE, "s", business.clone(), "banking-transfers");
+        .t2(&alice, business.clone(), "banking-transfers")
+        .await;
     let forged = other_key.sign("at+jwt", &claims).unwrap();
     assert_vault_error(
         &login(&app, &forged).await,
@@ -67,10 +79,13 @@ async fn login_refuses_bad_tokens_and_missing_path_access() {
         "unknown key",
     );
 
+    // A real token whose session the administrator ends before it is shown.
+    let doomed = app.idp.sign_in(ALICE).await;
     let (jwt, _) = app
         .idp
-        .t2(ALICE, "dead-session", business.clone(), "banking-transfers");
-    app.idp.revoke_session("dead-session");
+        .t2(&doomed, business.clone(), "banking-transfers")
+        .await;
+    app.idp.revoke_session(&doomed.sid).await;
     assert_vault_error(
         &login(&app, &jwt).await,
         StatusCode::BAD_REQUEST,
@@ -113,12 +128,15 @@ async fn creds_refuse_bad_tokens_other_paths_unmapped_rar_and_dead_sessions() {
     );
 
     // A transfer token may read banking-transfers only.
-    let (jwt, _) = app.idp.t2(
-        ALICE,
-        "s1",
-        transfer_rar("1.00", "checking", "savings"),
-        "banking-transfers",
-    );
+    let alice = app.idp.sign_in(ALICE).await;
+    let (jwt, _) = app
+        .idp
+        .t2(
+            &alice,
+            transfer_rar("1.00", "checking", "savings"),
+            "banking-transfers",
+        )
+        .await;
     let token = app.login(&jwt).await;
     assert_vault_error(
         &creds(Some(token.clone()), "banking-reader").await,
@@ -129,7 +147,7 @@ async fn creds_refuse_bad_tokens_other_paths_unmapped_rar_and_dead_sessions() {
     // Path access to banking-transfers, but the business RAR is a balance read: no mapping.
     let balance =
         json!({"type": "urn:smt:agent:banking", "operationDetails": {"action": "get_balance"}});
-    let (jwt, _) = app.idp.t2(ALICE, "s2", balance, "banking-transfers");
+    let (jwt, _) = app.idp.t2(&alice, balance, "banking-transfers").await;
     let unmapped = app.login(&jwt).await;
     assert_vault_error(
         &creds(Some(unmapped), "banking-transfers").await,
@@ -138,7 +156,7 @@ async fn creds_refuse_bad_tokens_other_paths_unmapped_rar_and_dead_sessions() {
     );
 
     // The session dies after login: the next creds request is refused.
-    app.idp.revoke_session("s1");
+    app.idp.revoke_session(&alice.sid).await;
     assert_vault_error(
         &creds(Some(token), "banking-transfers").await,
         StatusCode::FORBIDDEN,

@@ -5,18 +5,21 @@ use serde_json::json;
 
 use crate::{
     harness::{assert_vault_error, spawn_app},
-    test_idp::transfer_rar,
+    idp::transfer_rar,
 };
 
 #[tokio::test]
 async fn revoke_drops_the_role_and_terminates_a_held_connection() {
     let app = spawn_app().await;
-    let (jwt, _) = app.idp.t2(
-        "alice@example.com",
-        "sid-r",
-        transfer_rar("5.00", "checking", "savings"),
-        "banking-transfers",
-    );
+    let alice = app.idp.sign_in("alice@example.com").await;
+    let (jwt, _) = app
+        .idp
+        .t2(
+            &alice,
+            transfer_rar("5.00", "checking", "savings"),
+            "banking-transfers",
+        )
+        .await;
     let token = app.login(&jwt).await;
     let (lease, user, password) = app.creds(&token, "banking-transfers").await;
     let held = app.connect_as(&user, &password).await.unwrap();
@@ -73,12 +76,15 @@ async fn revoke_drops_the_role_and_terminates_a_held_connection() {
 #[tokio::test]
 async fn renew_extends_within_max_ttl_and_only_for_the_owner() {
     let app = spawn_app().await;
-    let (jwt, _) = app.idp.t2(
-        "alice@example.com",
-        "sid-n",
-        transfer_rar("5.00", "checking", "savings"),
-        "banking-transfers",
-    );
+    let alice = app.idp.sign_in("alice@example.com").await;
+    let (jwt, _) = app
+        .idp
+        .t2(
+            &alice,
+            transfer_rar("5.00", "checking", "savings"),
+            "banking-transfers",
+        )
+        .await;
     let token = app.login(&jwt).await;
     let (lease, user, _) = app.creds(&token, "banking-transfers").await;
     let (status, _, body) = app
@@ -105,12 +111,15 @@ async fn renew_extends_within_max_ttl_and_only_for_the_owner() {
         .get(0);
     assert!(same);
     // Another token cannot touch it.
-    let (other_jwt, _) = app.idp.t2(
-        "bob@example.com",
-        "sid-o",
-        transfer_rar("1.00", "checking", "savings"),
-        "banking-transfers",
-    );
+    let bob = app.idp.sign_in("bob@example.com").await;
+    let (other_jwt, _) = app
+        .idp
+        .t2(
+            &bob,
+            transfer_rar("1.00", "checking", "savings"),
+            "banking-transfers",
+        )
+        .await;
     let other = app.login(&other_jwt).await;
     let got = app
         .call(
@@ -131,12 +140,15 @@ async fn renew_extends_within_max_ttl_and_only_for_the_owner() {
 #[tokio::test]
 async fn a_lease_past_its_ttl_is_reaped() {
     let app = spawn_app().await;
-    let (jwt, _) = app.idp.t2(
-        "alice@example.com",
-        "sid-x",
-        transfer_rar("5.00", "checking", "savings"),
-        "banking-transfers",
-    );
+    let alice = app.idp.sign_in("alice@example.com").await;
+    let (jwt, _) = app
+        .idp
+        .t2(
+            &alice,
+            transfer_rar("5.00", "checking", "savings"),
+            "banking-transfers",
+        )
+        .await;
     let token = app.login(&jwt).await;
     let (expired, expired_user, _) = app.creds(&token, "banking-transfers").await;
     let (_, live_user, _) = app.creds(&token, "banking-transfers").await;
