@@ -2,6 +2,8 @@
 //!
 //! A short tour, in the order a request meets them:
 //!
+//! - [`a2a`]: A2A 1.0 over JSON-RPC: types, the server a specialist plugs into, the client.
+//! - [`agent`]: what every agent shares: identity, guard, delegation with step-up, its events.
 //! - [`jwt`]: ES256 signing keys, and verification with a pinned algorithm. Every token in the
 //!   platform (user access tokens, delegated tokens, agents' actor tokens) is an ES256 JWT.
 //! - [`jwks`]: publishing a JSON Web Key Set, and a caching client that refetches on an unknown `kid`.
@@ -18,6 +20,8 @@
 //!
 //! This crate is an API boundary: a new `pub` item here is a change to a cross-service contract.
 
+pub mod a2a;
+pub mod agent;
 pub mod claims;
 pub mod events;
 pub mod exchange;

@@ -1,0 +1,157 @@
+//! What every agent shares: its identity (SPIFFE id and key), the guard for tokens addressed to
+//! it, the exchange client, its own event store, and [`Runtime::delegate`], one hop with
+//! step-up that keeps the A2A task's state honest while the user decides.
+
+use std::{path::Path, time::Instant};
+
+use deadpool_postgres::Pool;
+use serde_json::json;
+
+use crate::{
+    a2a::server::{AgentError, TaskHandle},
+    claims::AccessClaims,
+    events::{Outcome, SecurityEvent},
+    exchange::{AgentIdentity, ExchangeClient, ExchangeError, Exchanged},
+    guard::{Guard, GuardError, IntrospectionAuth},
+    jwt::SigningKey,
+    pg::Migration,
+    rar::{self, AuthorizationDetail},
+};
+
+/// `spiffe://demo.local/agent/<name>`.
+pub fn spiffe_id(name: &str) -> String {
+    format!("spiffe://demo.local/agent/{name}")
+}
+
+/// An agent's runtime: who it is, how it checks callers, how it delegates, where its events go.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// The service name on its events (`banking`).
+    pub name: String,
+    pub identity: AgentIdentity,
+    pub exchange: ExchangeClient,
+    pub guard: Guard,
+    pub pool: Pool,
+    pub http: reqwest::Client,
+}
+
+/// The `events` table migration every agent applies to its own schema.
+pub const EVENTS_MIGRATION: Migration = Migration { version: 1, name: "events", sql: crate::events::EVENTS_TABLE_SQL };
+
+impl Runtime {
+    /// Loads the agent's key from `<keys_dir>/<name>.key`, connects to its schema (`name`,
+    /// with `migrations` applied), and points at the idp.
+    pub async fn start(name: &str, issuer: &str, keys_dir: &Path, database_url: &str, migrations: &[Migration]) -> anyhow::Result<Self> {
+        let key_path = keys_dir.join(format!("{name}.key"));
+        anyhow::ensure!(key_path.exists(), "the agent key {} is missing (the stack makes it on first run)", key_path.display());
+        let key = SigningKey::load_or_generate(keys_dir, name)?;
+        let identity = AgentIdentity { spiffe_id: spiffe_id(name), key };
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+        let pool = crate::pg::pool(database_url, name, 8)?;
+        crate::pg::migrate(&pool, name, migrations).await?;
+        Ok(Self {
+            name: name.to_owned(),
+            exchange: ExchangeClient::new(http.clone(), issuer, identity.clone()),
+            guard: Guard::new(http.clone(), issuer, &identity.spiffe_id, IntrospectionAuth::Agent(identity.clone())),
+            identity,
+            pool,
+            http,
+        })
+    }
+
+    /// A new event from this agent.
+    pub fn event(&self, kind: &str, outcome: Outcome) -> SecurityEvent {
+        SecurityEvent::new(&self.name, kind, outcome)
+    }
+
+    /// An event about acting on `claims` (user, session, chain filled in).
+    pub fn event_for(&self, kind: &str, outcome: Outcome, claims: &AccessClaims) -> SecurityEvent {
+        let mut e = self.event(kind, outcome);
+        e.user = claims.email.clone().or_else(|| Some(claims.sub.clone()));
+        e.session = claims.sid.clone();
+        e.actor_chain = claims.chain_names();
+        e
+    }
+
+    /// Records an event; a failure to record is logged (the decision itself was made elsewhere).
+    pub async fn emit(&self, event: SecurityEvent) {
+        let result = match self.pool.get().await {
+            Ok(c) => crate::events::emit(&c, &event).await.map_err(anyhow::Error::from),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %format!("{e:#}"), "could not record a security event");
+        }
+    }
+
+    /// Records a request refused before dispatch (the A2A server's hook).
+    pub async fn refused(&self, error: &GuardError, method: &str) {
+        let mut e = self.event("request_refused", Outcome::Denied);
+        e.tool = Some(method.to_owned());
+        e.reason = Some(format!("{}: {error}", error.rule()));
+        self.emit(e).await;
+    }
+
+    /// One delegation hop for the task's principal: exchange the token we were given for one
+    /// to `audience` carrying exactly `details`. If the user must approve, the task shows
+    /// `TASK_STATE_AUTH_REQUIRED` (with the plain-words summary and binding code) until they
+    /// decide. A refusal becomes `TASK_STATE_REJECTED` with the idp's reason.
+    pub async fn delegate(&self, task: &TaskHandle, audience: &str, details: &[AuthorizationDetail]) -> Result<Exchanged, AgentError> {
+        let claims = task.principal().claims.clone();
+        let started = Instant::now();
+        let summary = rar::summarize(details);
+        let mut waited = None;
+        let result = self
+            .exchange
+            .exchange_with_approval(&task.principal().token, audience, details, |p| {
+                let who = claims.email.clone().unwrap_or_else(|| "the user".into());
+                let code = p.binding_code.clone().unwrap_or_default();
+                task.auth_required(
+                    format!("Waiting for {who} to approve on their device: {summary} (code {code})"),
+                    json!({"approval_id": p.approval_id, "binding_code": p.binding_code, "summary": summary}),
+                );
+                waited = p.approval_id.clone();
+            })
+            .await;
+        if let Some(approval) = &waited {
+            let mut e = self.event_for("approval_wait", Outcome::Pending, &claims);
+            e.approval_id = Some(approval.clone());
+            e.rar_summary = Some(summary.clone());
+            e.fingerprint = Some(rar::fingerprint(details));
+            self.emit(e.timed(started)).await;
+        }
+        let mut e = self.event_for("token_exchange", Outcome::Allowed, &claims);
+        e.rar_summary = Some(summary.clone());
+        e.fingerprint = Some(rar::fingerprint(details));
+        e.tool = details.iter().find(|d| !d.is_resource_access()).and_then(|d| d.action()).map(str::to_owned);
+        e.approval_id = waited.clone();
+        match result {
+            Ok(t) => {
+                let issued = crate::jwt::decode_unverified(&t.access_token).ok().and_then(|(_, c)| c.get("jti").and_then(|j| j.as_str()).map(str::to_owned));
+                e.jti = issued;
+                e.outcome = if waited.is_some() { Outcome::Approved } else { Outcome::Allowed };
+                self.emit(e.timed(started)).await;
+                if waited.is_some() {
+                    task.working(format!("Approved: {summary}"));
+                }
+                Ok(t)
+            }
+            Err(err) => {
+                e.outcome = Outcome::Denied;
+                let (reason, rejected) = match &err {
+                    ExchangeError::Refused { error, description } if error == "access_denied" => (description.clone(), true),
+                    ExchangeError::Refused { error, description } => (format!("{error}: {description}"), true),
+                    ExchangeError::Pending(_) => ("the approval request expired".to_owned(), true),
+                    ExchangeError::Transport(t) => (t.clone(), false),
+                };
+                e.reason = Some(reason.clone());
+                self.emit(e.timed(started)).await;
+                Err(if rejected {
+                    AgentError::Rejected(format!("The identity provider refused: {reason}"))
+                } else {
+                    AgentError::Failed(format!("The identity provider could not be reached: {reason}"))
+                })
+            }
+        }
+    }
+}
