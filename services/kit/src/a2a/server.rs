@@ -486,10 +486,10 @@ fn start<A: Agent>(s: &Arc<Server<A>>, principal: &Arc<Principal>, message: Mess
             Err(AgentError::Failed(m)) => store.set_status(&id, TaskState::Failed, Some(Message::agent_text(m))),
         }
     });
-    if let Some(e) = s.tasks.lock().get_mut(&task.id) {
-        if !e.task.status.state.is_terminal() {
-            e.abort = Some(job.abort_handle());
-        }
+    if let Some(e) = s.tasks.lock().get_mut(&task.id)
+        && !e.task.status.state.is_terminal()
+    {
+        e.abort = Some(job.abort_handle());
     }
     Ok((task, rx))
 }
