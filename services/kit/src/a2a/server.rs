@@ -75,6 +75,12 @@ pub trait Agent: Send + Sync + 'static {
     /// Runs one tool call for the verified principal in `task`.
     fn run(&self, call: ToolCall, task: TaskHandle) -> impl Future<Output = Result<Reply, AgentError>> + Send;
 
+    /// The skill a plain-text message goes to (`{"text": ...}` as its arguments), for agents
+    /// that talk to people (the supervisor). Specialists take tool calls only.
+    fn text_skill(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Hears every request refused before dispatch (no token, a bad one, a dead session), so the
     /// agent can record it as a security event.
     fn refused(&self, _error: &GuardError, _method: &str) -> impl Future<Output = ()> + Send {
@@ -460,9 +466,11 @@ fn start<A: Agent>(s: &Arc<Server<A>>, principal: &Arc<Principal>, message: Mess
     if message.task_id.is_some() {
         return Err(RpcError::new(codes::UNSUPPORTED_OPERATION, "this agent does not take follow-up messages to a task"));
     }
-    let call = message
-        .find_tool_call()
-        .ok_or_else(|| RpcError::new(codes::INVALID_PARAMS, "the message needs a data part {\"skill\": ..., \"arguments\": {...}}"))?;
+    let call = match (message.find_tool_call(), s.agent.text_skill()) {
+        (Some(call), _) => call,
+        (None, Some(skill)) if !message.text().trim().is_empty() => ToolCall { skill: skill.to_owned(), arguments: json!({"text": message.text()}) },
+        _ => return Err(RpcError::new(codes::INVALID_PARAMS, "the message needs a data part {\"skill\": ..., \"arguments\": {...}}")),
+    };
     if !s.agent.card(&s.base_url).skills.iter().any(|k| k.id == call.skill) {
         return Err(RpcError::new(codes::INVALID_PARAMS, format!("this agent has no skill {}", call.skill)));
     }
