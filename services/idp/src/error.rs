@@ -2,8 +2,9 @@
 //!
 //! OAuth endpoints (token, introspection, revocation, CIBA) answer in the RFC 6749 §5.2 shape,
 //! HTTP 400 JSON without `WWW-Authenticate` (so CIBA clients keep polling on
-//! `authorization_pending`). Our own APIs answer `{"error": {"code", "message"}}`. A 5xx body
-//! says nothing; its cause is logged once.
+//! `authorization_pending`). Our own APIs answer `{"error": {"code", "message"}}`. The SCIM API
+//! answers RFC 7644 §3.12 errors as `application/scim+json`. A 5xx body says nothing; its cause
+//! is logged once.
 
 use axum::{
     Json,
@@ -45,10 +46,72 @@ impl OAuthError {
     }
 }
 
+/// The media type of every SCIM body (RFC 7644 §3.1).
+pub const SCIM_MEDIA_TYPE: &str = "application/scim+json";
+
+/// An RFC 7644 §3.12 error: `{"schemas": [...Error], "status": "403", "scimType"?, "detail"}`,
+/// with an RFC 6750 bearer challenge on 401 and 403.
+#[derive(Debug, Clone)]
+pub struct ScimError {
+    pub status: StatusCode,
+    pub scim_type: Option<&'static str>,
+    pub detail: String,
+    /// The `WWW-Authenticate` value, when the token is what failed.
+    pub challenge: Option<&'static str>,
+}
+
+impl ScimError {
+    pub fn new(
+        status: StatusCode,
+        scim_type: Option<&'static str>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            scim_type,
+            detail: detail.into(),
+            challenge: None,
+        }
+    }
+    /// 401 without a token: a bare challenge (RFC 6750 §3.1 gives no error code then).
+    pub fn token_missing(detail: impl Into<String>) -> Self {
+        Self {
+            challenge: Some(r#"Bearer realm="scim""#),
+            ..Self::new(StatusCode::UNAUTHORIZED, None, detail)
+        }
+    }
+    /// 401: the token is malformed, forged, expired, revoked or not for this API.
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        Self {
+            challenge: Some(r#"Bearer realm="scim", error="invalid_token""#),
+            ..Self::new(StatusCode::UNAUTHORIZED, None, detail)
+        }
+    }
+    /// 403: a good token that was not granted this operation on this target.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self {
+            challenge: Some(r#"Bearer realm="scim", error="insufficient_scope""#),
+            ..Self::new(StatusCode::FORBIDDEN, None, detail)
+        }
+    }
+    pub fn bad_request(scim_type: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, Some(scim_type), detail)
+    }
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, None, detail)
+    }
+    /// The opaque 500; the caller logs the cause.
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, None, "internal error")
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{}: {}", .0.error, .0.description)]
     OAuth(OAuthError),
+    #[error("scim {}: {}", .0.status, .0.detail)]
+    Scim(ScimError),
     #[error("{code}: {message}")]
     Api {
         status: StatusCode,
@@ -87,6 +150,12 @@ impl From<OAuthError> for Error {
     }
 }
 
+impl From<ScimError> for Error {
+    fn from(e: ScimError) -> Self {
+        Self::Scim(e)
+    }
+}
+
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
         Self::Internal(e.into())
@@ -119,6 +188,26 @@ impl IntoResponse for Error {
                         header::WWW_AUTHENTICATE,
                         HeaderValue::from_static("Basic realm=\"idp\""),
                     );
+                }
+                r
+            }
+            Error::Scim(e) => {
+                let mut body = json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                    "status": e.status.as_u16().to_string(),
+                    "detail": e.detail,
+                });
+                if let Some(t) = e.scim_type {
+                    body["scimType"] = json!(t);
+                }
+                let mut r = (e.status, Json(body)).into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(SCIM_MEDIA_TYPE),
+                );
+                if let Some(c) = e.challenge {
+                    r.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
                 }
                 r
             }

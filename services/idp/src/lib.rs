@@ -39,11 +39,18 @@ pub use crate::{config::Config, routes::router, state::AppState};
 /// The password of the seeded demo users (documented in the README; never for real tenants).
 pub const DEMO_PASSWORD: &str = "demo-password";
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "scim",
+        sql: include_str!("../migrations/0002_scim.sql"),
+    },
+];
 
 /// A built idp: state ready, listener bound.
 pub struct Application {

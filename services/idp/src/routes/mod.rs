@@ -8,13 +8,14 @@ pub mod discovery;
 pub mod events;
 pub mod form;
 pub mod introspect;
+pub mod scim;
 pub mod sessions;
 pub mod token;
 
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    routing::{get, post},
+    routing::{any, delete, get, post},
 };
 
 use crate::{error::Error, state::AppState};
@@ -50,6 +51,40 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/agents", get(agents::list))
         .route("/admin/agents/{name}", get(agents::get).put(agents::put))
         .route("/admin/agents/{name}/status", post(agents::set_status))
+        .route(
+            "/scim/v2/ServiceProviderConfig",
+            get(scim::service_provider_config),
+        )
+        .route(
+            "/scim/v2/Users",
+            get(scim::list_users)
+                .post(scim::create_user)
+                .fallback(scim::method_not_allowed),
+        )
+        .route(
+            "/scim/v2/Users/{id}",
+            get(scim::get_user)
+                .patch(scim::patch_user)
+                .delete(scim::delete_user)
+                .fallback(scim::method_not_allowed),
+        )
+        .route(
+            "/scim/v2/Users/{id}/sessions",
+            delete(scim::revoke_user_sessions).fallback(scim::method_not_allowed),
+        )
+        .route(
+            "/scim/v2/Groups",
+            get(scim::list_groups)
+                .post(scim::create_group)
+                .fallback(scim::method_not_allowed),
+        )
+        .route(
+            "/scim/v2/Groups/{id}",
+            get(scim::get_group)
+                .patch(scim::patch_group)
+                .fallback(scim::method_not_allowed),
+        )
+        .route("/scim/v2/{*rest}", any(scim::unknown_endpoint))
         .fallback(|| async { Error::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(form::MAX_FORM_BYTES))
         .with_state(state)

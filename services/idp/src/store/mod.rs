@@ -4,5 +4,6 @@
 pub mod approvals;
 pub mod codes;
 pub mod replay;
+pub mod scim;
 pub mod sessions;
 pub mod users;

@@ -11,5 +11,6 @@ mod approvals;
 mod exchange;
 mod oidc;
 mod policy;
+mod scim;
 mod sessions;
 mod support;
