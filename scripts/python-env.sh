@@ -7,6 +7,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/target/interop-venv"
 packages=(
   "hvac==2.4.0"
+  "a2a-sdk==1.3.0"
+  "httpx==0.28.1"
 )
 
 stamp="$venv/.packages"

@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "seed",
         sql: include_str!("migrations/0002_seed.sql"),
     },
+    Migration {
+        version: 3,
+        name: "events",
+        sql: include_str!("migrations/0003_events.sql"),
+    },
 ];
 
 /// Applies the ledger's migrations (idempotent; safe for replicas starting together).
