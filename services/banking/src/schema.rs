@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "events",
         sql: include_str!("migrations/0003_events.sql"),
     },
+    Migration {
+        version: 4,
+        name: "seed_sarah",
+        sql: include_str!("migrations/0004_seed_sarah.sql"),
+    },
 ];
 
 /// Applies the ledger's migrations (idempotent; safe for replicas starting together).

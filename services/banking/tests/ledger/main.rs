@@ -107,7 +107,7 @@ fn refused(r: Result<impl std::fmt::Debug, LedgerError>) -> String {
 }
 
 #[tokio::test]
-async fn seeds_alice_and_bob() {
+async fn seeds_the_demo_tenant() {
     let l = Ledger::new().await;
     let all = banking::balances(&l.admin).await.unwrap();
     let got: Vec<(&str, &str, i64)> = all
@@ -120,7 +120,8 @@ async fn seeds_alice_and_bob() {
             (ALICE, "checking", 500_000),
             (ALICE, "savings", 1_000_000),
             ("bob@example.com", "checking", 500_000),
-            ("bob@example.com", "savings", 1_000_000)
+            ("bob@example.com", "savings", 1_000_000),
+            ("sarah.smith@example.com", "checking", 200_000)
         ]
     );
 }
