@@ -609,7 +609,7 @@ pub async fn reap_once(state: &AppState) -> Result<usize> {
             "reaped expired leases"
         );
     }
-    record_revocations(state, &reaped, "lease_reaped", "lease expired").await;
+    record_revocations(state, &reaped, "lease_expired", "lease expired").await;
     Ok(reaped.len())
 }
 

@@ -38,7 +38,7 @@ pub async fn login(
         .filter(|j| !j.is_empty())
         .ok_or_else(|| Error::BadRequest("missing jwt".into()))?;
     let refuse = |reason: String, claims: Option<&kit::claims::AccessClaims>| {
-        let mut e = state.event("vault_login", Outcome::Denied);
+        let mut e = state.event("login_denied", Outcome::Denied);
         e.reason = Some(reason.clone());
         if let Some(c) = claims {
             e.user = Some(c.email.clone().unwrap_or_else(|| c.sub.clone()));
@@ -82,7 +82,7 @@ pub async fn login(
     };
     store::insert_token(&state.pool, &token, &record).await?;
 
-    let mut e = state.event("vault_login", Outcome::Allowed);
+    let mut e = state.event("login", Outcome::Allowed);
     e.user = Some(record.user());
     e.session = record.sid.clone();
     e.jti = Some(record.jti.clone());

@@ -24,7 +24,13 @@ use crate::{
 };
 
 fn event_for(state: &AppState, token: &TokenRecord, path: &str, outcome: Outcome) -> SecurityEvent {
-    let mut e = state.event("credential_issue", outcome);
+    // The audit vocabulary of the issue: `cred_issued` when granted, `cred_denied` otherwise.
+    let kind = if outcome == Outcome::Allowed {
+        "cred_issued"
+    } else {
+        "cred_denied"
+    };
+    let mut e = state.event(kind, outcome);
     e.user = Some(token.user());
     e.session = token.sid.clone();
     e.jti = Some(token.jti.clone());

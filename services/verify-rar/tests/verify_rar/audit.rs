@@ -58,9 +58,9 @@ async fn audit_chain_verifies_and_an_edited_line_is_named() {
     assert_eq!(
         kinds,
         [
-            ("vault_login", "allowed"),
-            ("credential_issue", "allowed"),
-            ("credential_issue", "denied")
+            ("login", "allowed"),
+            ("cred_issued", "allowed"),
+            ("cred_denied", "denied")
         ]
     );
     let issued = &lines[1]["event"];

@@ -180,7 +180,7 @@ async fn creds_refuse_bad_tokens_other_paths_unmapped_rar_and_dead_sessions() {
     assert_eq!(n, 0, "no refusal created a credential");
     let denied: i64 = app
         .admin
-        .query_one("SELECT count(*) FROM verify_rar.events WHERE kind = 'credential_issue' AND outcome = 'denied'", &[])
+        .query_one("SELECT count(*) FROM verify_rar.events WHERE kind = 'cred_denied' AND outcome = 'denied'", &[])
         .await
         .unwrap()
         .get(0);
