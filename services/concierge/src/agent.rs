@@ -8,7 +8,8 @@ use std::{collections::HashMap, sync::Arc};
 use futures::StreamExt as _;
 use kit::{
     a2a::{
-        AgentCapabilities, AgentCard, AgentInterface, AgentSkill, Message, RPC_PATH, StreamResponse, TaskState, ToolCall,
+        AgentCapabilities, AgentCard, AgentInterface, AgentSkill, Message, RPC_PATH,
+        StreamResponse, TaskState, ToolCall,
         client::{Client, ClientError},
         server::{Agent, AgentError, Reply, TaskHandle},
     },
@@ -36,7 +37,9 @@ pub struct Concierge {
 
 impl std::fmt::Debug for Concierge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Concierge").field("planner", &self.planner.name()).finish_non_exhaustive()
+        f.debug_struct("Concierge")
+            .field("planner", &self.planner.name())
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,26 +52,63 @@ enum StepOutcome {
 }
 
 impl Concierge {
-    pub fn new(rt: Runtime, planner: Box<dyn Planner>, directory: HashMap<&'static str, String>, steps: Arc<Steps>) -> Self {
+    pub fn new(
+        rt: Runtime,
+        planner: Box<dyn Planner>,
+        directory: HashMap<&'static str, String>,
+        steps: Arc<Steps>,
+    ) -> Self {
         let a2a = Client::new(rt.http.clone());
-        Self { rt, planner, a2a, directory, endpoints: Mutex::default(), steps }
+        Self {
+            rt,
+            planner,
+            a2a,
+            directory,
+            endpoints: Mutex::default(),
+            steps,
+        }
     }
 
     async fn endpoint(&self, who: Specialist) -> Result<String, String> {
         if let Some(e) = self.endpoints.lock().await.get(who.name()) {
             return Ok(e.clone());
         }
-        let base = self.directory.get(who.name()).ok_or_else(|| format!("no address for {}", who.display()))?;
-        let card = self.a2a.card(base).await.map_err(|e| format!("{} is not reachable: {e}", who.display()))?;
-        let url = card.jsonrpc_url().ok_or_else(|| format!("{} offers no A2A 1.0 JSON-RPC interface", who.display()))?.to_owned();
+        let base = self
+            .directory
+            .get(who.name())
+            .ok_or_else(|| format!("no address for {}", who.display()))?;
+        let card = self
+            .a2a
+            .card(base)
+            .await
+            .map_err(|e| format!("{} is not reachable: {e}", who.display()))?;
+        let url = card
+            .jsonrpc_url()
+            .ok_or_else(|| format!("{} offers no A2A 1.0 JSON-RPC interface", who.display()))?
+            .to_owned();
         self.endpoints.lock().await.insert(who.name(), url.clone());
         Ok(url)
     }
 
-    async fn pause(&self, task: &TaskHandle, step_mode: bool, hop: &str, narration: String, artifact: Value) {
+    async fn pause(
+        &self,
+        task: &TaskHandle,
+        step_mode: bool,
+        hop: &str,
+        narration: String,
+        artifact: Value,
+    ) {
         if step_mode {
             task.working(format!("Paused before {hop}: {narration}"));
-            self.steps.pause(task.id(), &task.principal().claims.sub, hop, narration, artifact).await;
+            self.steps
+                .pause(
+                    task.id(),
+                    &task.principal().claims.sub,
+                    hop,
+                    narration,
+                    artifact,
+                )
+                .await;
         }
     }
 
@@ -81,52 +121,107 @@ impl Concierge {
         };
         let summary = detail.summary();
         self.pause(task, step_mode, "exchange", format!("Concierge asks the identity provider for a token that lets {} do exactly this: {summary}", who.display()), json!([detail])).await;
-        task.working(format!("Asking the identity provider for {}'s authority: {summary}", who.display()));
-        let t1 = match self.rt.delegate(task, &spiffe_id(who.name()), std::slice::from_ref(&detail)).await {
+        task.working(format!(
+            "Asking the identity provider for {}'s authority: {summary}",
+            who.display()
+        ));
+        let t1 = match self
+            .rt
+            .delegate(task, &spiffe_id(who.name()), std::slice::from_ref(&detail))
+            .await
+        {
             Ok(t) => t,
             Err(AgentError::Rejected(why)) => return StepOutcome::Refused(why),
             Err(AgentError::Failed(why)) => return StepOutcome::Failed(why),
         };
-        let claims = kit::jwt::decode_unverified(&t1.access_token).map(|(_, c)| c).unwrap_or_default();
-        self.pause(task, step_mode, "dispatch", format!("Concierge hands the task to {} over A2A with the delegated token", who.display()), json!({"token": claims})).await;
+        let claims = kit::jwt::decode_unverified(&t1.access_token)
+            .map(|(_, c)| c)
+            .unwrap_or_default();
+        self.pause(
+            task,
+            step_mode,
+            "dispatch",
+            format!(
+                "Concierge hands the task to {} over A2A with the delegated token",
+                who.display()
+            ),
+            json!({"token": claims}),
+        )
+        .await;
         let endpoint = match self.endpoint(who).await {
             Ok(e) => e,
             Err(e) => return StepOutcome::Failed(e),
         };
         task.working(format!("{} is working on it: {summary}", who.display()));
-        let call = ToolCall { skill: step.skill.clone(), arguments: step.arguments.clone() };
+        let call = ToolCall {
+            skill: step.skill.clone(),
+            arguments: step.arguments.clone(),
+        };
         let mut message = Message::tool_call(summary.clone(), &call);
         if step_mode {
             message.metadata = Some(json!({"step_mode": true}));
         }
         let mut stream = match self.a2a.stream(&endpoint, &t1.access_token, &message).await {
             Ok(s) => s,
-            Err(ClientError::Http(status, body)) => return StepOutcome::Refused(format!("{} refused the call ({status}): {body}", who.display())),
-            Err(e) => return StepOutcome::Failed(format!("{} could not be reached: {e}", who.display())),
+            Err(ClientError::Http(status, body)) => {
+                return StepOutcome::Refused(format!(
+                    "{} refused the call ({status}): {body}",
+                    who.display()
+                ));
+            }
+            Err(e) => {
+                return StepOutcome::Failed(format!("{} could not be reached: {e}", who.display()));
+            }
         };
         let mut data = None;
         while let Some(ev) = stream.next().await {
             match ev {
                 Ok(StreamResponse::StatusUpdate(u)) => {
-                    let text = u.status.message.as_ref().map(Message::text).unwrap_or_default();
+                    let text = u
+                        .status
+                        .message
+                        .as_ref()
+                        .map(Message::text)
+                        .unwrap_or_default();
                     match u.status.state {
                         TaskState::AuthRequired => {
-                            let details = u.status.message.as_ref().and_then(|m| m.data().cloned()).unwrap_or(Value::Null);
+                            let details = u
+                                .status
+                                .message
+                                .as_ref()
+                                .and_then(|m| m.data().cloned())
+                                .unwrap_or(Value::Null);
                             task.auth_required(format!("{}: {text}", who.display()), details);
                         }
-                        TaskState::Working if !text.is_empty() => task.working(format!("{}: {text}", who.display())),
+                        TaskState::Working if !text.is_empty() => {
+                            task.working(format!("{}: {text}", who.display()))
+                        }
                         TaskState::Completed => return StepOutcome::Done(text, data),
                         TaskState::Rejected => return StepOutcome::Refused(text),
-                        TaskState::Failed | TaskState::Canceled => return StepOutcome::Failed(format!("{}: {text}", who.display())),
+                        TaskState::Failed | TaskState::Canceled => {
+                            return StepOutcome::Failed(format!("{}: {text}", who.display()));
+                        }
                         _ => {}
                     }
                 }
-                Ok(StreamResponse::ArtifactUpdate(a)) => data = a.artifact.parts.iter().find_map(|p| p.data.clone()).or(data),
+                Ok(StreamResponse::ArtifactUpdate(a)) => {
+                    data = a
+                        .artifact
+                        .parts
+                        .iter()
+                        .find_map(|p| p.data.clone())
+                        .or(data)
+                }
                 Ok(StreamResponse::Task(_) | StreamResponse::Message(_)) => {}
-                Err(e) => return StepOutcome::Failed(format!("{} stopped answering: {e}", who.display())),
+                Err(e) => {
+                    return StepOutcome::Failed(format!("{} stopped answering: {e}", who.display()));
+                }
             }
         }
-        StepOutcome::Failed(format!("{} closed the stream before finishing", who.display()))
+        StepOutcome::Failed(format!(
+            "{} closed the stream before finishing",
+            who.display()
+        ))
     }
 }
 
@@ -162,8 +257,17 @@ impl Agent for Concierge {
     }
 
     async fn run(&self, call: ToolCall, task: TaskHandle) -> Result<Reply, AgentError> {
-        let text = call.arguments.get("text").and_then(Value::as_str).unwrap_or("").to_owned();
-        let step_mode = call.arguments.get("step_mode").and_then(Value::as_bool).unwrap_or(false);
+        let text = call
+            .arguments
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let step_mode = call
+            .arguments
+            .get("step_mode")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let claims = task.principal().claims.clone();
         let plan = self.planner.plan(&text);
         let mut event = self.rt.event_for("plan", Outcome::Info, &claims);
@@ -171,23 +275,49 @@ impl Agent for Concierge {
             Plan::Unclear(answer) => {
                 event.reason = Some("not understood".into());
                 self.rt.emit(event).await;
-                return Ok(Reply { text: answer, data: Some(json!({"planner": self.planner.name(), "steps": []})) });
+                return Ok(Reply {
+                    text: answer,
+                    data: Some(json!({"planner": self.planner.name(), "steps": []})),
+                });
             }
             Plan::Steps(s) => s,
         };
-        event.tool = Some(steps.iter().map(|s| s.skill.as_str()).collect::<Vec<_>>().join(","));
+        event.tool = Some(
+            steps
+                .iter()
+                .map(|s| s.skill.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         self.rt.emit(event).await;
-        let plan_view: Vec<Value> = steps.iter().map(|s| json!({"agent": s.agent.name(), "skill": s.skill, "arguments": s.arguments})).collect();
-        self.pause(&task, step_mode, "plan", format!("Charlie planned {} call(s) with the {} planner", steps.len(), self.planner.name()), json!(plan_view))
-            .await;
+        let plan_view: Vec<Value> = steps
+            .iter()
+            .map(|s| json!({"agent": s.agent.name(), "skill": s.skill, "arguments": s.arguments}))
+            .collect();
+        self.pause(
+            &task,
+            step_mode,
+            "plan",
+            format!(
+                "Charlie planned {} call(s) with the {} planner",
+                steps.len(),
+                self.planner.name()
+            ),
+            json!(plan_view),
+        )
+        .await;
 
         let mut lines = vec![];
         let mut results = vec![];
         for step in &steps {
             let outcome = self.perform(&task, step, step_mode).await;
             let (state, line) = match &outcome {
-                StepOutcome::Done(text, _) => ("completed", format!("{}: {text}", step.agent.display())),
-                StepOutcome::Refused(why) => ("rejected", format!("I could not do that for you. {why}")),
+                StepOutcome::Done(text, _) => {
+                    ("completed", format!("{}: {text}", step.agent.display()))
+                }
+                StepOutcome::Refused(why) => {
+                    ("rejected", format!("I could not do that for you. {why}"))
+                }
                 StepOutcome::Failed(why) => ("failed", format!("Something went wrong: {why}")),
             };
             results.push(json!({"agent": step.agent.name(), "skill": step.skill, "state": state, "text": line,
@@ -200,7 +330,9 @@ impl Agent for Concierge {
         self.steps.finish(task.id());
         let skipped = steps.len() - results.len();
         if skipped > 0 {
-            lines.push(format!("I stopped there; {skipped} later step(s) were not attempted."));
+            lines.push(format!(
+                "I stopped there; {skipped} later step(s) were not attempted."
+            ));
         }
         let nothing_done = results.iter().all(|r| r["state"] != "completed");
         if nothing_done && results.first().is_some_and(|r| r["state"] == "rejected") {
@@ -208,6 +340,9 @@ impl Agent for Concierge {
             // and its message says who and why.
             return Err(AgentError::Rejected(lines.join("\n")));
         }
-        Ok(Reply { text: lines.join("\n"), data: Some(json!({"planner": self.planner.name(), "steps": results})) })
+        Ok(Reply {
+            text: lines.join("\n"),
+            data: Some(json!({"planner": self.planner.name(), "steps": results})),
+        })
     }
 }

@@ -27,10 +27,15 @@ impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Ok(Self {
-            bind: var("CONCIERGE_BIND").unwrap_or_else(|| "127.0.0.1:8090".into()).parse().context("CONCIERGE_BIND must be host:port")?,
+            bind: var("CONCIERGE_BIND")
+                .unwrap_or_else(|| "127.0.0.1:8090".into())
+                .parse()
+                .context("CONCIERGE_BIND must be host:port")?,
             public_url: var("CONCIERGE_URL"),
             issuer: var("IDP_ISSUER").unwrap_or_else(|| "http://localhost:8081".into()),
-            keys_dir: var("KEYS_DIR").unwrap_or_else(|| ".data/keys".into()).into(),
+            keys_dir: var("KEYS_DIR")
+                .unwrap_or_else(|| ".data/keys".into())
+                .into(),
             database_url: var("DATABASE_URL").context("DATABASE_URL is required")?,
             banking_url: var("BANKING_URL").unwrap_or_else(|| "http://localhost:8091".into()),
             iam_url: var("IAM_URL").unwrap_or_else(|| "http://localhost:8092".into()),

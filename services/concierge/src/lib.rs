@@ -33,34 +33,69 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
-        let url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", listener.local_addr().map(|a| a.to_string()).unwrap_or_default()));
-        let rt = kit::agent::Runtime::start("concierge", &config.issuer, &config.keys_dir, &config.database_url, &[kit::agent::EVENTS_MIGRATION]).await?;
-        let directory = [("banking", config.banking_url.clone()), ("iam", config.iam_url.clone()), ("entra", config.entra_url.clone())].into_iter().collect();
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        let url = config.public_url.clone().unwrap_or_else(|| {
+            format!(
+                "http://{}",
+                listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            )
+        });
+        let rt = kit::agent::Runtime::start(
+            "concierge",
+            &config.issuer,
+            &config.keys_dir,
+            &config.database_url,
+            &[kit::agent::EVENTS_MIGRATION],
+        )
+        .await?;
+        let directory = [
+            ("banking", config.banking_url.clone()),
+            ("iam", config.iam_url.clone()),
+            ("entra", config.entra_url.clone()),
+        ]
+        .into_iter()
+        .collect();
         let steps = Arc::new(steps::Steps::default());
         let guard = rt.guard.clone();
-        let concierge = agent::Concierge::new(rt, Box::new(planner::RulePlanner), directory, steps.clone());
+        let concierge =
+            agent::Concierge::new(rt, Box::new(planner::RulePlanner), directory, steps.clone());
         let server = Server::new(Arc::new(concierge), guard.clone(), url.clone());
-        let router = server
-            .router()
-            .merge(steps::routes(steps, guard))
-            .route("/health", get(|| async { Json(serde_json::json!({"status": "ok", "service": "concierge"})) }));
-        Ok(Self { listener, router, url })
+        let router = server.router().merge(steps::routes(steps, guard)).route(
+            "/health",
+            get(|| async { Json(serde_json::json!({"status": "ok", "service": "concierge"})) }),
+        );
+        Ok(Self {
+            listener,
+            router,
+            url,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         tracing::info!(url = %self.url, "concierge listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         Ok(())
     }
 }

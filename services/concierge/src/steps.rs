@@ -56,17 +56,37 @@ const MAX_PAUSE: Duration = Duration::from_secs(600);
 
 impl Steps {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Run>> {
-        self.runs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Waits until the owner says "next".
-    pub async fn pause(&self, run: &str, owner: &str, hop: &str, narration: String, artifact: Value) {
+    pub async fn pause(
+        &self,
+        run: &str,
+        owner: &str,
+        hop: &str,
+        narration: String,
+        artifact: Value,
+    ) {
         let rx = {
             let mut runs = self.lock();
-            let r = runs.entry(run.to_owned()).or_insert_with(|| Run { owner: owner.to_owned(), ..Run::default() });
+            let r = runs.entry(run.to_owned()).or_insert_with(|| Run {
+                owner: owner.to_owned(),
+                ..Run::default()
+            });
             r.seq += 1;
             let (tx, rx) = oneshot::channel();
-            r.pending = Some((Pause { seq: r.seq, hop: hop.into(), narration, artifact }, tx));
+            r.pending = Some((
+                Pause {
+                    seq: r.seq,
+                    hop: hop.into(),
+                    narration,
+                    artifact,
+                },
+                tx,
+            ));
             rx
         };
         let _ = tokio::time::timeout(MAX_PAUSE, rx).await;
@@ -91,7 +111,9 @@ impl Steps {
 
     fn next(&self, run: &str, owner: &str) -> bool {
         let mut runs = self.lock();
-        let Some(r) = runs.get_mut(run).filter(|r| r.owner == owner) else { return false };
+        let Some(r) = runs.get_mut(run).filter(|r| r.owner == owner) else {
+            return false;
+        };
         match r.pending.take() {
             Some((p, tx)) => {
                 r.done.push(p);
@@ -112,14 +134,23 @@ struct Api {
 /// `GET /steps/{task_id}` (what the run is paused before) and `POST /steps/{task_id}/next`,
 /// with the same bearer token the run was started with.
 pub fn routes(steps: Arc<Steps>, guard: Guard) -> Router {
-    Router::new().route("/steps/{id}", get(view)).route("/steps/{id}/next", post(next)).with_state(Api { steps, guard })
+    Router::new()
+        .route("/steps/{id}", get(view))
+        .route("/steps/{id}/next", post(next))
+        .with_state(Api { steps, guard })
 }
 
 async fn owner(api: &Api, headers: &HeaderMap) -> Result<String, Response> {
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     match api.guard.check_header(auth).await {
         Ok((_, claims)) => Ok(claims.sub),
-        Err(e) => Err((StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": e.rule(), "message": e.to_string()}}))).into_response()),
+        Err(e) => Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"code": e.rule(), "message": e.to_string()}})),
+        )
+            .into_response()),
     }
 }
 
@@ -130,7 +161,11 @@ fn not_found() -> Response {
 async fn view(State(api): State<Api>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     match owner(&api, &headers).await {
         Err(r) => r,
-        Ok(o) => api.steps.view(&id, &o).map(|v| Json(v).into_response()).unwrap_or_else(not_found),
+        Ok(o) => api
+            .steps
+            .view(&id, &o)
+            .map(|v| Json(v).into_response())
+            .unwrap_or_else(not_found),
     }
 }
 

@@ -36,23 +36,47 @@ pub struct Runtime {
 }
 
 /// The `events` table migration every agent applies to its own schema.
-pub const EVENTS_MIGRATION: Migration = Migration { version: 1, name: "events", sql: crate::events::EVENTS_TABLE_SQL };
+pub const EVENTS_MIGRATION: Migration = Migration {
+    version: 1,
+    name: "events",
+    sql: crate::events::EVENTS_TABLE_SQL,
+};
 
 impl Runtime {
     /// Loads the agent's key from `<keys_dir>/<name>.key`, connects to its schema (`name`,
     /// with `migrations` applied), and points at the idp.
-    pub async fn start(name: &str, issuer: &str, keys_dir: &Path, database_url: &str, migrations: &[Migration]) -> anyhow::Result<Self> {
+    pub async fn start(
+        name: &str,
+        issuer: &str,
+        keys_dir: &Path,
+        database_url: &str,
+        migrations: &[Migration],
+    ) -> anyhow::Result<Self> {
         let key_path = keys_dir.join(format!("{name}.key"));
-        anyhow::ensure!(key_path.exists(), "the agent key {} is missing (the stack makes it on first run)", key_path.display());
+        anyhow::ensure!(
+            key_path.exists(),
+            "the agent key {} is missing (the stack makes it on first run)",
+            key_path.display()
+        );
         let key = SigningKey::load_or_generate(keys_dir, name)?;
-        let identity = AgentIdentity { spiffe_id: spiffe_id(name), key };
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+        let identity = AgentIdentity {
+            spiffe_id: spiffe_id(name),
+            key,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
         let pool = crate::pg::pool(database_url, name, 8)?;
         crate::pg::migrate(&pool, name, migrations).await?;
         Ok(Self {
             name: name.to_owned(),
             exchange: ExchangeClient::new(http.clone(), issuer, identity.clone()),
-            guard: Guard::new(http.clone(), issuer, &identity.spiffe_id, IntrospectionAuth::Agent(identity.clone())),
+            guard: Guard::new(
+                http.clone(),
+                issuer,
+                &identity.spiffe_id,
+                IntrospectionAuth::Agent(identity.clone()),
+            ),
             identity,
             pool,
             http,
@@ -76,7 +100,9 @@ impl Runtime {
     /// Records an event; a failure to record is logged (the decision itself was made elsewhere).
     pub async fn emit(&self, event: SecurityEvent) {
         let result = match self.pool.get().await {
-            Ok(c) => crate::events::emit(&c, &event).await.map_err(anyhow::Error::from),
+            Ok(c) => crate::events::emit(&c, &event)
+                .await
+                .map_err(anyhow::Error::from),
             Err(e) => Err(e.into()),
         };
         if let Err(e) = result {
@@ -96,7 +122,12 @@ impl Runtime {
     /// to `audience` carrying exactly `details`. If the user must approve, the task shows
     /// `TASK_STATE_AUTH_REQUIRED` (with the plain-words summary and binding code) until they
     /// decide. A refusal becomes `TASK_STATE_REJECTED` with the idp's reason.
-    pub async fn delegate(&self, task: &TaskHandle, audience: &str, details: &[AuthorizationDetail]) -> Result<Exchanged, AgentError> {
+    pub async fn delegate(
+        &self,
+        task: &TaskHandle,
+        audience: &str,
+        details: &[AuthorizationDetail],
+    ) -> Result<Exchanged, AgentError> {
         let claims = task.principal().claims.clone();
         let started = Instant::now();
         let summary = rar::summarize(details);
@@ -123,13 +154,23 @@ impl Runtime {
         let mut e = self.event_for("token_exchange", Outcome::Allowed, &claims);
         e.rar_summary = Some(summary.clone());
         e.fingerprint = Some(rar::fingerprint(details));
-        e.tool = details.iter().find(|d| !d.is_resource_access()).and_then(|d| d.action()).map(str::to_owned);
+        e.tool = details
+            .iter()
+            .find(|d| !d.is_resource_access())
+            .and_then(|d| d.action())
+            .map(str::to_owned);
         e.approval_id = waited.clone();
         match result {
             Ok(t) => {
-                let issued = crate::jwt::decode_unverified(&t.access_token).ok().and_then(|(_, c)| c.get("jti").and_then(|j| j.as_str()).map(str::to_owned));
+                let issued = crate::jwt::decode_unverified(&t.access_token)
+                    .ok()
+                    .and_then(|(_, c)| c.get("jti").and_then(|j| j.as_str()).map(str::to_owned));
                 e.jti = issued;
-                e.outcome = if waited.is_some() { Outcome::Approved } else { Outcome::Allowed };
+                e.outcome = if waited.is_some() {
+                    Outcome::Approved
+                } else {
+                    Outcome::Allowed
+                };
                 self.emit(e.timed(started)).await;
                 if waited.is_some() {
                     task.working(format!("Approved: {summary}"));
@@ -139,8 +180,12 @@ impl Runtime {
             Err(err) => {
                 e.outcome = Outcome::Denied;
                 let (reason, rejected) = match &err {
-                    ExchangeError::Refused { error, description } if error == "access_denied" => (description.clone(), true),
-                    ExchangeError::Refused { error, description } => (format!("{error}: {description}"), true),
+                    ExchangeError::Refused { error, description } if error == "access_denied" => {
+                        (description.clone(), true)
+                    }
+                    ExchangeError::Refused { error, description } => {
+                        (format!("{error}: {description}"), true)
+                    }
                     ExchangeError::Pending(_) => ("the approval request expired".to_owned(), true),
                     ExchangeError::Transport(t) => (t.clone(), false),
                 };
@@ -149,7 +194,9 @@ impl Runtime {
                 Err(if rejected {
                     AgentError::Rejected(format!("The identity provider refused: {reason}"))
                 } else {
-                    AgentError::Failed(format!("The identity provider could not be reached: {reason}"))
+                    AgentError::Failed(format!(
+                        "The identity provider could not be reached: {reason}"
+                    ))
                 })
             }
         }

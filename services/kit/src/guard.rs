@@ -21,7 +21,10 @@ use crate::{
 #[derive(Debug, Clone)]
 pub enum IntrospectionAuth {
     /// A configured OAuth client (HTTP Basic).
-    Secret { client_id: String, client_secret: String },
+    Secret {
+        client_id: String,
+        client_secret: String,
+    },
     /// An agent, with an assertion signed by its own key (`private_key_jwt`).
     Agent(AgentIdentity),
 }
@@ -71,7 +74,12 @@ struct Inner {
 
 impl Guard {
     /// A guard for tokens from `issuer` addressed to `audience`.
-    pub fn new(http: reqwest::Client, issuer: &str, audience: &str, auth: IntrospectionAuth) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        issuer: &str,
+        audience: &str,
+        auth: IntrospectionAuth,
+    ) -> Self {
         let issuer = issuer.trim_end_matches('/').to_owned();
         Self {
             inner: Arc::new(Inner {
@@ -93,8 +101,15 @@ impl Guard {
     }
 
     /// Checks an `Authorization` header value (`Bearer <token>`) and returns the token and its claims.
-    pub async fn check_header(&self, authorization: Option<&str>) -> Result<(String, AccessClaims), GuardError> {
-        let token = authorization.and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty()).ok_or(GuardError::Missing)?;
+    pub async fn check_header(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<(String, AccessClaims), GuardError> {
+        let token = authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(GuardError::Missing)?;
         let claims = self.check(token).await?;
         Ok((token.to_owned(), claims))
     }
@@ -105,8 +120,17 @@ impl Guard {
         if header.typ.as_deref() != Some(crate::claims::TYP_ACCESS) {
             return Err(TokenError::InvalidClaims("not an access token".into()).into());
         }
-        let claims: AccessClaims =
-            self.inner.jwks.verify(token, &Expect { issuer: Some(&self.inner.issuer), audience: Some(&self.inner.audience) }).await?;
+        let claims: AccessClaims = self
+            .inner
+            .jwks
+            .verify(
+                token,
+                &Expect {
+                    issuer: Some(&self.inner.issuer),
+                    audience: Some(&self.inner.audience),
+                },
+            )
+            .await?;
         if !self.introspect(token).await? {
             return Err(GuardError::Inactive);
         }
@@ -118,14 +142,22 @@ impl Guard {
         let url = format!("{}/introspect", self.inner.issuer);
         let req = self.inner.http.post(url);
         let req = match &self.inner.auth {
-            IntrospectionAuth::Secret { client_id, client_secret } => {
-                req.basic_auth(client_id, Some(client_secret)).form(&[("token", token)])
-            }
+            IntrospectionAuth::Secret {
+                client_id,
+                client_secret,
+            } => req
+                .basic_auth(client_id, Some(client_secret))
+                .form(&[("token", token)]),
             IntrospectionAuth::Agent(id) => {
-                let assertion = id.actor_token(&self.inner.issuer).map_err(|_| GuardError::Unavailable)?;
+                let assertion = id
+                    .actor_token(&self.inner.issuer)
+                    .map_err(|_| GuardError::Unavailable)?;
                 req.form(&[
                     ("token", token),
-                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
                     ("client_assertion", assertion.as_str()),
                 ])
             }
@@ -143,6 +175,13 @@ impl Guard {
 /// Does `claims` carry an `authorization_details` entry of `kind` whose action is `action`?
 /// Resource servers call this before performing an operation: the token must have been granted
 /// for exactly this kind of operation.
-pub fn granted<'a>(claims: &'a AccessClaims, kind: &str, action: &str) -> Option<&'a crate::rar::AuthorizationDetail> {
-    claims.rar().iter().find(|d| d.kind == kind && d.action() == Some(action))
+pub fn granted<'a>(
+    claims: &'a AccessClaims,
+    kind: &str,
+    action: &str,
+) -> Option<&'a crate::rar::AuthorizationDetail> {
+    claims
+        .rar()
+        .iter()
+        .find(|d| d.kind == kind && d.action() == Some(action))
 }

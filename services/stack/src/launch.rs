@@ -30,6 +30,11 @@ pub struct Ports {
     pub postgres: u16,
     pub idp: u16,
     pub verify_rar: u16,
+    pub graph: u16,
+    pub concierge: u16,
+    pub banking: u16,
+    pub iam: u16,
+    pub entra: u16,
 }
 
 impl Ports {
@@ -38,14 +43,35 @@ impl Ports {
         postgres: 55432,
         idp: 8081,
         verify_rar: 8200,
+        graph: 8094,
+        concierge: 8090,
+        banking: 8091,
+        iam: 8092,
+        entra: 8093,
     };
     /// Every port free, for tests.
     pub const ANY: Ports = Ports {
         postgres: 0,
         idp: 0,
         verify_rar: 0,
+        graph: 0,
+        concierge: 0,
+        banking: 0,
+        iam: 0,
+        entra: 0,
     };
 }
+
+/// Every service binary, in start order: each one's dependencies come before it.
+pub const SERVICES: &[&str] = &[
+    "idp",
+    "verify-rar",
+    "graph",
+    "banking",
+    "iam",
+    "entra",
+    "concierge",
+];
 
 /// How to start the platform.
 #[derive(Debug, Clone)]
@@ -70,6 +96,11 @@ pub struct Options {
 pub struct Urls {
     pub idp: String,
     pub verify_rar: String,
+    pub graph: String,
+    pub concierge: String,
+    pub banking: String,
+    pub iam: String,
+    pub entra: String,
     pub database: String,
 }
 
@@ -95,7 +126,7 @@ impl Stack {
     pub async fn start(opts: Options) -> anyhow::Result<Self> {
         let data = absolute(&opts.data_dir)?;
         std::fs::create_dir_all(&data)?;
-        for bin in ["idp", "verify-rar"] {
+        for bin in SERVICES {
             if !opts.bin_dir.join(bin).exists() {
                 bail!(
                     "{} is missing: build the services first (cargo build --workspace --bins)",
@@ -112,16 +143,25 @@ impl Stack {
             }
             Ok(p)
         };
-        let idp_port = pick(opts.ports.idp, "the idp")?;
-        let vr_port = pick(opts.ports.verify_rar, "verify-rar")?;
+        let p = opts.ports;
+        let ports = Ports {
+            postgres: p.postgres,
+            idp: pick(p.idp, "the idp")?,
+            verify_rar: pick(p.verify_rar, "verify-rar")?,
+            graph: pick(p.graph, "graph")?,
+            concierge: pick(p.concierge, "the concierge")?,
+            banking: pick(p.banking, "banking")?,
+            iam: pick(p.iam, "iam")?,
+            entra: pick(p.entra, "entra")?,
+        };
 
         let (cluster, database_url) = match &opts.database_url {
             Some(url) => (None, url.clone()),
             None => {
-                let pg_port = if opts.ports.postgres == 0 {
+                let pg_port = if ports.postgres == 0 {
                     None
                 } else {
-                    Some(opts.ports.postgres)
+                    Some(ports.postgres)
                 };
                 let c = Cluster::start(&postgres::Options {
                     data_dir: data.join("pg"),
@@ -132,10 +172,16 @@ impl Stack {
                 (Some(c), url)
             }
         };
+        let url = |port: u16| format!("http://{}:{port}", opts.host);
         let mut stack = Self {
             urls: Urls {
-                idp: format!("http://{}:{idp_port}", opts.host),
-                verify_rar: format!("http://{}:{vr_port}", opts.host),
+                idp: url(ports.idp),
+                verify_rar: url(ports.verify_rar),
+                graph: url(ports.graph),
+                concierge: url(ports.concierge),
+                banking: url(ports.banking),
+                iam: url(ports.iam),
+                entra: url(ports.entra),
                 database: database_url.clone(),
             },
             admin_token: admin_token(&data)?,
@@ -143,20 +189,14 @@ impl Stack {
             cluster,
             services: vec![],
         };
-        if let Err(e) = stack.launch(&opts, &data, idp_port, vr_port).await {
+        if let Err(e) = stack.launch(&opts, &data, ports).await {
             stack.stop().await.ok();
             return Err(e);
         }
         Ok(stack)
     }
 
-    async fn launch(
-        &mut self,
-        opts: &Options,
-        data: &Path,
-        idp_port: u16,
-        vr_port: u16,
-    ) -> anyhow::Result<()> {
+    async fn launch(&mut self, opts: &Options, data: &Path, ports: Ports) -> anyhow::Result<()> {
         for agent in AGENTS {
             keys::ensure(&self.keys_dir, agent)?;
         }
@@ -170,15 +210,19 @@ impl Stack {
 
         let infra = opts.root.join("infra");
         let path = |p: PathBuf| p.display().to_string();
+        let u = self.urls.clone();
+        let keys = path(self.keys_dir.clone());
+        let bind = |port: u16| format!("127.0.0.1:{port}");
+        const CARD: &str = "/.well-known/agent-card.json";
         let services = [
             Service {
                 name: "idp",
-                port: idp_port,
+                port: ports.idp,
                 health: "/health",
                 env: vec![
-                    ("IDP_BIND", format!("127.0.0.1:{idp_port}")),
-                    ("IDP_ISSUER", self.urls.idp.clone()),
-                    ("IDP_KEYS_DIR", path(self.keys_dir.clone())),
+                    ("IDP_BIND", bind(ports.idp)),
+                    ("IDP_ISSUER", u.idp.clone()),
+                    ("IDP_KEYS_DIR", keys.clone()),
                     ("IDP_AGENTS", path(infra.join("agents.toml"))),
                     ("IDP_CLIENTS", path(infra.join("clients.toml"))),
                     ("IDP_POLICY_DIR", path(infra.join("policy"))),
@@ -187,15 +231,73 @@ impl Stack {
             },
             Service {
                 name: "verify-rar",
-                port: vr_port,
+                port: ports.verify_rar,
                 health: "/v1/sys/health",
                 env: vec![
-                    ("VR_BIND", format!("127.0.0.1:{vr_port}")),
-                    ("IDP_ISSUER", self.urls.idp.clone()),
+                    ("VR_BIND", bind(ports.verify_rar)),
+                    ("IDP_ISSUER", u.idp.clone()),
                     ("VR_ADMIN_TOKEN", self.admin_token.clone()),
                     ("VR_ROLES_DIR", path(infra.join("verify-rar"))),
                     ("VR_AUDIT_LOG", path(data.join("verify-rar/audit.jsonl"))),
                     ("VR_INSTANCE_ID", "verify-rar-0".into()),
+                ],
+            },
+            Service {
+                name: "graph",
+                port: ports.graph,
+                health: "/health",
+                env: vec![
+                    ("GRAPH_BIND", bind(ports.graph)),
+                    ("IDP_ISSUER", u.idp.clone()),
+                ],
+            },
+            Service {
+                name: "banking",
+                port: ports.banking,
+                health: CARD,
+                env: vec![
+                    ("BANKING_BIND", bind(ports.banking)),
+                    ("BANKING_URL", u.banking.clone()),
+                    ("IDP_ISSUER", u.idp.clone()),
+                    ("VAULT_ADDR", u.verify_rar.clone()),
+                    ("KEYS_DIR", keys.clone()),
+                ],
+            },
+            Service {
+                name: "iam",
+                port: ports.iam,
+                health: CARD,
+                env: vec![
+                    ("IAM_BIND", bind(ports.iam)),
+                    ("IAM_URL", u.iam.clone()),
+                    ("IDP_ISSUER", u.idp.clone()),
+                    ("KEYS_DIR", keys.clone()),
+                ],
+            },
+            Service {
+                name: "entra",
+                port: ports.entra,
+                health: CARD,
+                env: vec![
+                    ("ENTRA_BIND", bind(ports.entra)),
+                    ("ENTRA_URL", u.entra.clone()),
+                    ("GRAPH_URL", u.graph.clone()),
+                    ("IDP_ISSUER", u.idp.clone()),
+                    ("KEYS_DIR", keys.clone()),
+                ],
+            },
+            Service {
+                name: "concierge",
+                port: ports.concierge,
+                health: CARD,
+                env: vec![
+                    ("CONCIERGE_BIND", bind(ports.concierge)),
+                    ("CONCIERGE_URL", u.concierge.clone()),
+                    ("IDP_ISSUER", u.idp.clone()),
+                    ("KEYS_DIR", keys.clone()),
+                    ("BANKING_URL", u.banking.clone()),
+                    ("IAM_URL", u.iam.clone()),
+                    ("ENTRA_URL", u.entra.clone()),
                 ],
             },
         ];
@@ -345,7 +447,17 @@ fn spawn(opts: &Options, s: &Service, database_url: &str) -> anyhow::Result<Chil
 
 /// `   idp │` in the service's colour, so interleaved logs stay readable.
 fn prefix(name: &str) -> String {
-    let colours: HashMap<&str, u8> = [("idp", 33), ("verify-rar", 35)].into_iter().collect();
+    let colours: HashMap<&str, u8> = [
+        ("idp", 33),
+        ("verify-rar", 35),
+        ("graph", 34),
+        ("concierge", 32),
+        ("banking", 36),
+        ("iam", 31),
+        ("entra", 94),
+    ]
+    .into_iter()
+    .collect();
     let c = colours.get(name).copied().unwrap_or(36);
     format!("\x1b[{c}m{name:>10} │\x1b[0m")
 }

@@ -1,8 +1,9 @@
 //! `stack`: runs the whole platform on this machine (`just up`), until Ctrl-C.
 //!
 //! Configuration (environment): `DATABASE_URL` to use an existing Postgres instead of the
-//! embedded one, `DATA_DIR` (default `.data`), `PG_PORT` (55432), `IDP_PORT` (8081),
-//! `VR_PORT` (8200), `STACK_HOST` (localhost).
+//! embedded one, `DATA_DIR` (default `.data`), `STACK_HOST` (localhost), and each port:
+//! `PG_PORT` (55432), `IDP_PORT` (8081), `VR_PORT` (8200), `GRAPH_PORT` (8094),
+//! `CONCIERGE_PORT` (8090), `BANKING_PORT` (8091), `IAM_PORT` (8092), `ENTRA_PORT` (8093).
 
 use std::path::PathBuf;
 
@@ -27,6 +28,11 @@ async fn main() -> anyhow::Result<()> {
             postgres: port("PG_PORT", Ports::DEMO.postgres)?,
             idp: port("IDP_PORT", Ports::DEMO.idp)?,
             verify_rar: port("VR_PORT", Ports::DEMO.verify_rar)?,
+            graph: port("GRAPH_PORT", Ports::DEMO.graph)?,
+            concierge: port("CONCIERGE_PORT", Ports::DEMO.concierge)?,
+            banking: port("BANKING_PORT", Ports::DEMO.banking)?,
+            iam: port("IAM_PORT", Ports::DEMO.iam)?,
+            entra: port("ENTRA_PORT", Ports::DEMO.entra)?,
         },
         bin_dir: exe
             .parent()
@@ -49,10 +55,7 @@ async fn main() -> anyhow::Result<()> {
         "  Credential issuer (Vault API): {}   Admin token: .data/admin-token",
         stack.urls.verify_rar
     );
-    println!(
-        "  Sign in as alice@example.com or bob@example.com, password {}",
-        "demo-password"
-    );
+    println!("  Sign in as alice@example.com or bob@example.com, password demo-password");
     println!("  Ctrl-C stops everything.");
     println!();
     let outcome = tokio::select! {

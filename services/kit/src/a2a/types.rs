@@ -106,10 +106,17 @@ pub struct Part {
 
 impl Part {
     pub fn text(t: impl Into<String>) -> Self {
-        Self { text: Some(t.into()), ..Self::default() }
+        Self {
+            text: Some(t.into()),
+            ..Self::default()
+        }
     }
     pub fn data(v: Value) -> Self {
-        Self { data: Some(v), media_type: Some("application/json".into()), ..Self::default() }
+        Self {
+            data: Some(v),
+            media_type: Some("application/json".into()),
+            ..Self::default()
+        }
     }
 }
 
@@ -137,12 +144,25 @@ pub struct ToolCall {
 
 impl Message {
     pub fn new(role: Role, parts: Vec<Part>) -> Self {
-        Self { message_id: uuid::Uuid::new_v4().to_string(), context_id: None, task_id: None, role, parts, metadata: None }
+        Self {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            context_id: None,
+            task_id: None,
+            role,
+            parts,
+            metadata: None,
+        }
     }
 
     /// A user-role message carrying a tool call: a text part for people, a data part for agents.
     pub fn tool_call(text: impl Into<String>, call: &ToolCall) -> Self {
-        Self::new(Role::User, vec![Part::text(text), Part::data(json!({"skill": call.skill, "arguments": call.arguments}))])
+        Self::new(
+            Role::User,
+            vec![
+                Part::text(text),
+                Part::data(json!({"skill": call.skill, "arguments": call.arguments})),
+            ],
+        )
     }
 
     pub fn agent_text(text: impl Into<String>) -> Self {
@@ -151,12 +171,19 @@ impl Message {
 
     /// The tool call in the message's data part, if it has one.
     pub fn find_tool_call(&self) -> Option<ToolCall> {
-        self.parts.iter().filter_map(|p| p.data.as_ref()).find_map(|d| serde_json::from_value(d.clone()).ok())
+        self.parts
+            .iter()
+            .filter_map(|p| p.data.as_ref())
+            .find_map(|d| serde_json::from_value(d.clone()).ok())
     }
 
     /// All text parts, joined.
     pub fn text(&self) -> String {
-        self.parts.iter().filter_map(|p| p.text.as_deref()).collect::<Vec<_>>().join("\n")
+        self.parts
+            .iter()
+            .filter_map(|p| p.text.as_deref())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// The first data part.
@@ -190,7 +217,10 @@ pub enum TaskState {
 
 impl TaskState {
     pub fn is_terminal(self) -> bool {
-        matches!(self, TaskState::Completed | TaskState::Failed | TaskState::Canceled | TaskState::Rejected)
+        matches!(
+            self,
+            TaskState::Completed | TaskState::Failed | TaskState::Canceled | TaskState::Rejected
+        )
     }
     /// Terminal, or waiting on the client (where a blocking `SendMessage` returns).
     pub fn is_interrupted(self) -> bool {
@@ -362,7 +392,11 @@ impl RpcError {
         let data = (!reason.is_empty()).then(|| {
             json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "a2a-protocol.org", "metadata": {}}])
         });
-        Self { code, message, data }
+        Self {
+            code,
+            message,
+            data,
+        }
     }
 }
 
@@ -378,7 +412,8 @@ pub fn rpc_error(id: &Value, error: &RpcError) -> Value {
 /// Now, as RFC 3339 (ProtoJSON Timestamp).
 pub fn timestamp() -> String {
     let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -387,9 +422,22 @@ mod tests {
 
     #[test]
     fn enums_and_oneofs_use_proto_names() {
-        let status = TaskStatus { state: TaskState::AuthRequired, message: None, timestamp: None };
-        assert_eq!(serde_json::to_value(status).unwrap(), json!({"state": "TASK_STATE_AUTH_REQUIRED"}));
-        let m = Message::tool_call("hi", &ToolCall { skill: "get_balance".into(), arguments: json!({"account": "checking"}) });
+        let status = TaskStatus {
+            state: TaskState::AuthRequired,
+            message: None,
+            timestamp: None,
+        };
+        assert_eq!(
+            serde_json::to_value(status).unwrap(),
+            json!({"state": "TASK_STATE_AUTH_REQUIRED"})
+        );
+        let m = Message::tool_call(
+            "hi",
+            &ToolCall {
+                skill: "get_balance".into(),
+                arguments: json!({"account": "checking"}),
+            },
+        );
         let v = serde_json::to_value(&m).unwrap();
         assert_eq!(v["role"], "ROLE_USER");
         assert_eq!(v["parts"][1]["data"]["skill"], "get_balance");
@@ -398,9 +446,16 @@ mod tests {
         let ev = StreamResponse::StatusUpdate(TaskStatusUpdateEvent {
             task_id: "t".into(),
             context_id: "c".into(),
-            status: TaskStatus { state: TaskState::Working, message: None, timestamp: None },
+            status: TaskStatus {
+                state: TaskState::Working,
+                message: None,
+                timestamp: None,
+            },
             metadata: None,
         });
-        assert_eq!(serde_json::to_value(ev).unwrap()["statusUpdate"]["status"]["state"], "TASK_STATE_WORKING");
+        assert_eq!(
+            serde_json::to_value(ev).unwrap()["statusUpdate"]["status"]["state"],
+            "TASK_STATE_WORKING"
+        );
     }
 }

@@ -113,6 +113,35 @@ impl<'a> Call<'a> {
         granting.ok_or_else(|| not_granted(first.action))
     }
 
+    /// Looking one user (or group) up by its name reads only that one target, and any
+    /// operation on a user by id needs that id first. So a lookup is granted by `list_users`,
+    /// or by any iam entry naming the same `field` value: a token for "deactivate bob" may find
+    /// bob, and nobody else.
+    pub(super) fn authorize_lookup(
+        &mut self,
+        claims: &AccessClaims,
+        field: &str,
+        value: &str,
+    ) -> Result<(), Refusal> {
+        self.event.rar_summary = Some(format!("Look up {value}"));
+        if granted(claims, IAM, "list_users").is_some() {
+            return Ok(());
+        }
+        let named = claims.rar().iter().any(|d| {
+            d.kind == IAM
+                && d.field(field)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(value))
+        });
+        if named {
+            Ok(())
+        } else {
+            Err(forbidden(
+                "target_mismatch",
+                format!("this token names no operation on {value}"),
+            ))
+        }
+    }
+
     /// Records the allowed decision; called before the change is made.
     pub(super) async fn allow(&mut self) -> anyhow::Result<()> {
         self.event.outcome = Outcome::Allowed;

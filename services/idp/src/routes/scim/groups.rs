@@ -51,7 +51,12 @@ pub async fn list_groups(
         let claims = authenticate(&state, &headers, &mut call).await?;
         let q = ListQuery::parse(query.as_deref())?;
         let name = q.eq_filter("displayName")?;
-        call.authorize(&claims, &[Op::any("list_users")])?;
+        match &name {
+            Some(g) => call.authorize_lookup(&claims, "group", g)?,
+            None => {
+                call.authorize(&claims, &[Op::any("list_users")])?;
+            }
+        }
         let db = state.pool.get().await?;
         let (offset, limit) = q.offset_limit();
         let page = store::list_groups(&db, name.as_deref(), offset, limit).await?;

@@ -10,7 +10,6 @@ use axum::{
 use kit::{
     claims::{AccessClaims, chain_display},
     events::Outcome,
-    guard::granted,
     rar::{AuthorizationDetail, IAM},
 };
 use serde_json::{Value, json};
@@ -85,12 +84,12 @@ pub async fn list_users(
         let claims = authenticate(&state, &headers, &mut call).await?;
         let q = ListQuery::parse(query.as_deref())?;
         let email = q.eq_filter("userName")?.map(|e| e.to_ascii_lowercase());
-        // Looking one user up by userName reads only that user: its get_user grant suffices.
-        let op = match &email {
-            Some(e) if granted(&claims, IAM, "list_users").is_none() => Op::user("get_user", e),
-            _ => Op::any("list_users"),
-        };
-        call.authorize(&claims, &[op])?;
+        match &email {
+            Some(e) => call.authorize_lookup(&claims, "email", e)?,
+            None => {
+                call.authorize(&claims, &[Op::any("list_users")])?;
+            }
+        }
         let db = state.pool.get().await?;
         let (offset, limit) = q.offset_limit();
         let page = store::list_users(&db, email.as_deref(), offset, limit).await?;
