@@ -909,3 +909,40 @@ async fn delete_user_and_the_admin_role_are_never_minted_and_still_enforced() {
     .await
     .scim_error(404, None);
 }
+
+#[tokio::test]
+async fn a_single_operation_token_can_look_up_its_own_target_and_nobody_else() {
+    let app = spawn_app().await;
+    let alice = app.sign_in(ALICE).await;
+    let phone = app.device_token(&alice).await;
+    // What the iam agent holds for "Deactivate bob": one operation, nothing else.
+    let token = scim_token(
+        &app,
+        &alice.access_token,
+        &phone,
+        &[iam("deactivate_user", BOB)],
+    )
+    .await;
+    let found = scim(
+        &app,
+        Method::GET,
+        &format!("/Users{}", filter("userName", BOB)),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(found.body["totalResults"], 1);
+    assert_eq!(found.body["Resources"][0]["userName"], BOB);
+    let other = scim(
+        &app,
+        Method::GET,
+        &format!("/Users{}", filter("userName", ALICE)),
+        Some(&token),
+        None,
+    )
+    .await;
+    other.scim_error(403, None);
+    let all = scim(&app, Method::GET, "/Users", Some(&token), None).await;
+    all.scim_error(403, None);
+}

@@ -130,3 +130,33 @@ async fn introspection_requires_client_authentication() {
         .unwrap();
     assert_eq!(resp.status(), 401);
 }
+
+#[tokio::test]
+async fn every_decision_is_published_on_the_security_events_channel() {
+    let app = spawn_app().await;
+    let published = kit::pg::listen(&app.db_url, kit::events::CHANNEL).unwrap();
+    let mut rx = published.subscribe();
+    // Give the LISTEN connection a moment to subscribe before the decision is made.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let alice = app.sign_in("alice@example.com").await;
+    let t1 = app
+        .hop1(&alice.access_token, BANKING, &[balance("checking")])
+        .await
+        .unwrap()
+        .access_token;
+    let jti = claims_of(&t1).jti;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let payload = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the exchange was published")
+            .unwrap();
+        let event: Value = serde_json::from_str(&payload).unwrap();
+        if event["jti"] == jti.as_str() {
+            assert_eq!(event["type"], "token_exchange");
+            assert_eq!(event["service"], "idp");
+            assert!(event["duration_ms"].as_f64().is_some());
+            break;
+        }
+    }
+}

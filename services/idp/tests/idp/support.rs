@@ -29,6 +29,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub keys_dir: PathBuf,
     pub policy_dir: PathBuf,
+    pub db_url: String,
     agents: HashMap<String, AgentIdentity>,
 }
 
@@ -46,6 +47,7 @@ fn repo() -> PathBuf {
 
 pub async fn spawn_app() -> TestApp {
     let db_url = stack::testing::fresh_database().await.expect("database");
+    let db_url_kept = db_url.clone();
     let dir = std::env::temp_dir().join(format!("idp-test-{}", kit::random_id(8)));
     let keys_dir = dir.join("keys");
     let policy_dir = dir.join("policy");
@@ -84,6 +86,7 @@ pub async fn spawn_app() -> TestApp {
         http,
         keys_dir,
         policy_dir,
+        db_url: db_url_kept,
         agents,
     }
 }
