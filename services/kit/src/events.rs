@@ -97,7 +97,9 @@ pub async fn emit(
     client: &tokio_postgres::Client,
     event: &SecurityEvent,
 ) -> Result<(), tokio_postgres::Error> {
-    let body = serde_json::to_value(event).unwrap_or_default();
+    // Postgres' jsonb cannot hold U+0000; a refusal quoting hostile input must still be recorded.
+    let text = serde_json::to_string(event).unwrap_or_default().replace("\\u0000", "\\ufffd");
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     client
         .execute(
             "WITH ins AS (

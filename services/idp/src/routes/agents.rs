@@ -24,6 +24,9 @@ pub async fn get(
     _: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Agent>, Error> {
+    if !super::plain_id(&name) {
+        return Err(Error::not_found("no such agent"));
+    }
     let db = state.pool.get().await?;
     registry::by_name(&db, &name)
         .await?
@@ -64,6 +67,9 @@ pub async fn set_status(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> Result<Json<Value>, Error> {
+    if !super::plain_id(&name) {
+        return Err(Error::not_found("no such agent"));
+    }
     let db = state.pool.get().await?;
     if !registry::set_status(&db, &name, body.status).await? {
         return Err(Error::not_found("no such agent"));

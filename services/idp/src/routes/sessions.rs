@@ -39,6 +39,9 @@ pub async fn revoke(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, Error> {
+    if !super::plain_id(&id) {
+        return Err(Error::not_found("no such session"));
+    }
     let mut db = state.pool.get().await?;
     let session = sessions::get(&db, &id)
         .await?

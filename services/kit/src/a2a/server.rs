@@ -16,7 +16,6 @@ use std::{
 
 use axum::{
     Json, Router,
-    body::Bytes,
     extract::{DefaultBodyLimit, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{
@@ -403,7 +402,9 @@ impl<A: Agent> Server<A> {
         Router::new()
             .route(CARD_PATH, get(card::<A>))
             .route(RPC_PATH, post(rpc::<A>))
-            .layer(DefaultBodyLimit::max(256 * 1024))
+            // The handler reads the body itself, so an oversized request still gets a JSON-RPC
+            // error rather than a plain-text 413.
+            .layer(DefaultBodyLimit::disable())
             .with_state(self.clone())
     }
 }
@@ -437,6 +438,9 @@ fn rpc_response(id: &Value, r: Result<Value, RpcError>) -> Response {
     .into_response()
 }
 
+/// Largest JSON-RPC request an agent reads.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
 /// `A2A-Version`: missing is accepted as 1.0 (conformance kits send none); another major.minor
 /// is refused.
 fn version_ok(headers: &HeaderMap) -> bool {
@@ -455,8 +459,15 @@ fn version_ok(headers: &HeaderMap) -> bool {
 async fn rpc<A: Agent>(
     State(s): State<Arc<Server<A>>>,
     headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
+    let body = match axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = RpcError::new(codes::INVALID_REQUEST, format!("the request is larger than {MAX_REQUEST_BYTES} bytes"));
+            return (StatusCode::PAYLOAD_TOO_LARGE, Json(rpc_error(&Value::Null, &e))).into_response();
+        }
+    };
     let envelope: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
