@@ -16,6 +16,8 @@
 //! - [`events`]: the structured security event every decision writes, and the sink that stores it
 //!   and publishes it with Postgres `NOTIFY`.
 //! - [`pg`]: connection pools and per-service schema migrations.
+//! - [`ssf`]: Shared Signals (SSF 1.0 / CAEP): subjects, SETs, the RS256 SET key, and the
+//!   receiver every service embeds to act on a revoked session.
 //! - [`telemetry`]: logging set-up shared by every binary.
 //!
 //! This crate is an API boundary: a new `pub` item here is a change to a cross-service contract.
@@ -30,6 +32,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod pg;
 pub mod rar;
+pub mod ssf;
 pub mod telemetry;
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
