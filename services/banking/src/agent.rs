@@ -216,7 +216,7 @@ impl Agent for Banking {
             version: env!("CARGO_PKG_VERSION").into(),
             supported_interfaces: vec![AgentInterface { url: format!("{base}{RPC_PATH}"), protocol_binding: "JSONRPC".into(), protocol_version: VERSION.into() }],
             provider: Some(AgentProvider { organization: "Per-transaction authority reference platform".into(), url: base.to_owned() }),
-            capabilities: AgentCapabilities { streaming: Some(true), push_notifications: Some(false), extended_agent_card: Some(false), extensions: vec![] },
+            capabilities: AgentCapabilities { streaming: Some(true), push_notifications: Some(false), extended_agent_card: Some(false), extensions: vec![kit::rar::tool_schemas_extension(kit::rar::BANKING)] },
             security_schemes: [(
                 "bearer".to_owned(),
                 json!({"httpAuthSecurityScheme": {

@@ -1,9 +1,15 @@
-//! The concierge ("Charlie"): plans the user's sentence, and for each tool call exchanges the
-//! user's token for one addressed to that specialist and that one operation (hop 1), then
-//! hands the call over A2A and relays what the specialist reports, approval waits included.
-//! It answers in plain words, and when something is refused it says by whom and why.
+//! The concierge ("Charlie"): runs the planning loop for the user's sentence. Whichever planner
+//! decides (rules or a model), every tool call it asks for goes through one path,
+//! `Concierge::perform`: the user's token is exchanged for one addressed to that specialist
+//! and that one operation (hop 1), the call goes over A2A, and what the specialist reports,
+//! approval waits included, is relayed to the user and back to the planner. The reply is in
+//! plain words, and when something is refused it says by whom and why, whatever the planner says.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures::StreamExt as _;
 use kit::{
@@ -14,15 +20,27 @@ use kit::{
         server::{Agent, AgentError, Reply, TaskHandle},
     },
     agent::{Runtime, spiffe_id},
-    events::Outcome,
+    events::Outcome as EventOutcome,
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::{
-    planner::{Plan, Planner, Specialist, Step},
+    planner::{self, Move, Outcome, Planner, Specialist, Step, StepResult, Toolbox},
     steps::Steps,
 };
+
+/// How a planning conversation ended.
+enum End {
+    Answer(String),
+    Unclear(String),
+    Failed(String),
+}
+
+/// Whatever the planner asks, one message never runs more calls than this.
+const MAX_CALLS_PER_MESSAGE: usize = 16;
+/// Cards are re-read after this long, so a specialist's new skills show up without a restart.
+const CARD_TTL: Duration = Duration::from_secs(300);
 
 pub struct Concierge {
     pub rt: Runtime,
@@ -30,8 +48,8 @@ pub struct Concierge {
     pub a2a: Client,
     /// Specialist name → base URL.
     pub directory: HashMap<&'static str, String>,
-    /// Specialist name → its JSON-RPC endpoint, from its card (fetched once).
-    endpoints: Mutex<HashMap<&'static str, String>>,
+    /// Specialist → its card and when it was read (for its JSON-RPC endpoint and its skills).
+    cards: Mutex<HashMap<Specialist, (Instant, AgentCard)>>,
     pub steps: Arc<Steps>,
 }
 
@@ -41,14 +59,6 @@ impl std::fmt::Debug for Concierge {
             .field("planner", &self.planner.name())
             .finish_non_exhaustive()
     }
-}
-
-/// How one step ended.
-#[derive(Debug, Clone)]
-enum StepOutcome {
-    Done(String, Option<Value>),
-    Refused(String),
-    Failed(String),
 }
 
 impl Concierge {
@@ -64,14 +74,16 @@ impl Concierge {
             planner,
             a2a,
             directory,
-            endpoints: Mutex::default(),
+            cards: Mutex::default(),
             steps,
         }
     }
 
-    async fn endpoint(&self, who: Specialist) -> Result<String, String> {
-        if let Some(e) = self.endpoints.lock().await.get(who.name()) {
-            return Ok(e.clone());
+    async fn card(&self, who: Specialist) -> Result<AgentCard, String> {
+        if let Some((at, card)) = self.cards.lock().await.get(&who)
+            && at.elapsed() < CARD_TTL
+        {
+            return Ok(card.clone());
         }
         let base = self
             .directory
@@ -82,12 +94,31 @@ impl Concierge {
             .card(base)
             .await
             .map_err(|e| format!("{} is not reachable: {e}", who.display()))?;
-        let url = card
+        self.cards
+            .lock()
+            .await
+            .insert(who, (Instant::now(), card.clone()));
+        Ok(card)
+    }
+
+    async fn endpoint(&self, who: Specialist) -> Result<String, String> {
+        self.card(who)
+            .await?
             .jsonrpc_url()
-            .ok_or_else(|| format!("{} offers no A2A 1.0 JSON-RPC interface", who.display()))?
-            .to_owned();
-        self.endpoints.lock().await.insert(who.name(), url.clone());
-        Ok(url)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{} offers no A2A 1.0 JSON-RPC interface", who.display()))
+    }
+
+    /// Every reachable specialist's skills as tools (an unreachable one offers none this time).
+    async fn toolbox(&self) -> Toolbox {
+        let mut cards = vec![];
+        for who in Specialist::ALL {
+            match self.card(who).await {
+                Ok(card) => cards.push((who, card)),
+                Err(e) => tracing::warn!(error = %e, "leaving a specialist's tools out"),
+            }
+        }
+        Toolbox::from_cards(&cards)
     }
 
     async fn pause(
@@ -112,12 +143,14 @@ impl Concierge {
         }
     }
 
-    /// One tool call: hop 1, then the specialist over A2A.
-    async fn perform(&self, task: &TaskHandle, step: &Step, step_mode: bool) -> StepOutcome {
+    /// One tool call, whoever planned it: hop 1 (the user's token exchanged for one addressed to
+    /// this specialist and carrying exactly this operation, with the approval the policy asks
+    /// for), then the specialist over A2A, relaying its progress and approval waits.
+    async fn perform(&self, task: &TaskHandle, step: &Step, step_mode: bool) -> StepResult {
         let who = step.agent;
         let detail = match step.authorization() {
             Ok(d) => d,
-            Err(e) => return StepOutcome::Failed(format!("I could not phrase that request: {e}")),
+            Err(e) => return StepResult::Failed(format!("I could not phrase that request: {e}")),
         };
         let summary = detail.summary();
         self.pause(task, step_mode, "exchange", format!("Concierge asks the identity provider for a token that lets {} do exactly this: {summary}", who.display()), json!([detail])).await;
@@ -131,8 +164,8 @@ impl Concierge {
             .await
         {
             Ok(t) => t,
-            Err(AgentError::Rejected(why)) => return StepOutcome::Refused(why),
-            Err(AgentError::Failed(why)) => return StepOutcome::Failed(why),
+            Err(AgentError::Rejected(why)) => return StepResult::Refused(why),
+            Err(AgentError::Failed(why)) => return StepResult::Failed(why),
         };
         let claims = kit::jwt::decode_unverified(&t1.access_token)
             .map(|(_, c)| c)
@@ -150,7 +183,7 @@ impl Concierge {
         .await;
         let endpoint = match self.endpoint(who).await {
             Ok(e) => e,
-            Err(e) => return StepOutcome::Failed(e),
+            Err(e) => return StepResult::Failed(e),
         };
         task.working(format!("{} is working on it: {summary}", who.display()));
         let call = ToolCall {
@@ -164,13 +197,13 @@ impl Concierge {
         let mut stream = match self.a2a.stream(&endpoint, &t1.access_token, &message).await {
             Ok(s) => s,
             Err(ClientError::Http(status, body)) => {
-                return StepOutcome::Refused(format!(
+                return StepResult::Refused(format!(
                     "{} refused the call ({status}): {body}",
                     who.display()
                 ));
             }
             Err(e) => {
-                return StepOutcome::Failed(format!("{} could not be reached: {e}", who.display()));
+                return StepResult::Failed(format!("{} could not be reached: {e}", who.display()));
             }
         };
         let mut data = None;
@@ -196,10 +229,10 @@ impl Concierge {
                         TaskState::Working if !text.is_empty() => {
                             task.working(format!("{}: {text}", who.display()))
                         }
-                        TaskState::Completed => return StepOutcome::Done(text, data),
-                        TaskState::Rejected => return StepOutcome::Refused(text),
+                        TaskState::Completed => return StepResult::Done { text, data },
+                        TaskState::Rejected => return StepResult::Refused(text),
                         TaskState::Failed | TaskState::Canceled => {
-                            return StepOutcome::Failed(format!("{}: {text}", who.display()));
+                            return StepResult::Failed(format!("{}: {text}", who.display()));
                         }
                         _ => {}
                     }
@@ -214,11 +247,11 @@ impl Concierge {
                 }
                 Ok(StreamResponse::Task(_) | StreamResponse::Message(_)) => {}
                 Err(e) => {
-                    return StepOutcome::Failed(format!("{} stopped answering: {e}", who.display()));
+                    return StepResult::Failed(format!("{} stopped answering: {e}", who.display()));
                 }
             }
         }
-        StepOutcome::Failed(format!(
+        StepResult::Failed(format!(
             "{} closed the stream before finishing",
             who.display()
         ))
@@ -227,23 +260,47 @@ impl Concierge {
 
 impl Agent for Concierge {
     fn card(&self, base_url: &str) -> AgentCard {
+        let planner = self.planner.description();
         AgentCard {
             name: "Charlie, the concierge".into(),
-            description: "Plans a request in plain words and delegates each operation to a specialist, with authority minted per operation.".into(),
+            description: format!(
+                "Plans a request in plain words and delegates each operation to a specialist, with authority minted per operation. Planner: {planner}."
+            ),
             version: env!("CARGO_PKG_VERSION").into(),
-            supported_interfaces: vec![AgentInterface { url: format!("{base_url}{RPC_PATH}"), protocol_binding: "JSONRPC".into(), protocol_version: "1.0".into() }],
+            supported_interfaces: vec![AgentInterface {
+                url: format!("{base_url}{RPC_PATH}"),
+                protocol_binding: "JSONRPC".into(),
+                protocol_version: "1.0".into(),
+            }],
             provider: None,
-            capabilities: AgentCapabilities { streaming: Some(true), push_notifications: Some(false), ..Default::default() },
-            security_schemes: [("bearer".to_owned(), json!({"httpAuthSecurityScheme": {"scheme": "Bearer", "bearerFormat": "JWT"}}))].into(),
+            capabilities: AgentCapabilities {
+                streaming: Some(true),
+                push_notifications: Some(false),
+                ..Default::default()
+            },
+            security_schemes: [(
+                "bearer".to_owned(),
+                json!({"httpAuthSecurityScheme": {"scheme": "Bearer", "bearerFormat": "JWT"}}),
+            )]
+            .into(),
             security_requirements: vec![json!({"schemes": {"bearer": {"list": []}}})],
             default_input_modes: vec!["text/plain".into()],
             default_output_modes: vec!["text/plain".into(), "application/json".into()],
             skills: vec![AgentSkill {
                 id: "assist".into(),
                 name: "Assist".into(),
-                description: "Understands one sentence and carries it out through the specialists (banking, identity administration, Entra).".into(),
-                tags: vec!["supervisor".into(), "text".into()],
-                examples: vec!["Transfer $1,000 from checking to savings.".into(), "Deactivate bob@example.com".into()],
+                description: format!(
+                    "Understands one sentence and carries it out through the specialists (banking, identity administration, Entra). Planned by {planner}."
+                ),
+                tags: vec![
+                    "supervisor".into(),
+                    "text".into(),
+                    format!("planner:{}", self.planner.name()),
+                ],
+                examples: vec![
+                    "Transfer $1,000 from checking to savings.".into(),
+                    "Deactivate bob@example.com".into(),
+                ],
             }],
         }
     }
@@ -256,6 +313,8 @@ impl Agent for Concierge {
         self.rt.refused(error, method).await;
     }
 
+    /// The planning loop: the planner moves, the concierge performs the calls it asks for (each
+    /// through `Concierge::perform`) and reports back, until the planner answers.
     async fn run(&self, call: ToolCall, task: TaskHandle) -> Result<Reply, AgentError> {
         let text = call
             .arguments
@@ -269,80 +328,113 @@ impl Agent for Concierge {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let claims = task.principal().claims.clone();
-        let plan = self.planner.plan(&text);
-        let mut event = self.rt.event_for("plan", Outcome::Info, &claims);
-        let steps = match plan {
-            Plan::Unclear(answer) => {
+        let tools = if self.planner.wants_tools() {
+            self.toolbox().await
+        } else {
+            Toolbox::default()
+        };
+        let mut session = self.planner.start(&text, tools);
+        let mut done: Vec<Outcome> = vec![];
+        let mut feedback = vec![];
+        let end = loop {
+            let steps = match session.next(feedback).await {
+                Move::Call(steps) => steps,
+                Move::Answer(answer) => break End::Answer(answer),
+                Move::Unclear(answer) => break End::Unclear(answer),
+                Move::Failed(why) => break End::Failed(why),
+            };
+            let mut event = self.rt.event_for("plan", EventOutcome::Info, &claims);
+            event.tool = Some(
+                steps
+                    .iter()
+                    .map(|s| s.skill.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            self.rt.emit(event).await;
+            let plan_view: Vec<Value> = steps
+                .iter()
+                .map(|s| json!({"agent": s.agent.name(), "skill": s.skill, "arguments": s.arguments}))
+                .collect();
+            self.pause(
+                &task,
+                step_mode,
+                "plan",
+                format!(
+                    "Charlie planned {} call(s) with the {} planner",
+                    steps.len(),
+                    self.planner.name()
+                ),
+                json!(plan_view),
+            )
+            .await;
+            let mut batch = vec![];
+            let mut stopped = false;
+            for step in steps {
+                let result = if stopped {
+                    StepResult::NotAttempted(
+                        "an earlier call of the same plan did not complete".into(),
+                    )
+                } else if done.len() + batch.len() >= MAX_CALLS_PER_MESSAGE {
+                    StepResult::NotAttempted(format!(
+                        "one message runs at most {MAX_CALLS_PER_MESSAGE} calls"
+                    ))
+                } else {
+                    self.perform(&task, &step, step_mode).await
+                };
+                stopped |= !matches!(result, StepResult::Done { .. });
+                batch.push(Outcome { step, result });
+            }
+            done.extend(batch.iter().cloned());
+            feedback = batch;
+        };
+        self.steps.finish(task.id());
+
+        let steps_view: Vec<Value> = done
+            .iter()
+            .map(|o| json!({"agent": o.step.agent.name(), "skill": o.step.skill, "arguments": o.step.arguments,
+                "state": o.result.state(), "text": planner::line(o),
+                "data": if let StepResult::Done { data, .. } = &o.result { data.clone() } else { None }}))
+            .collect();
+        let data = json!({"planner": self.planner.name(), "steps": steps_view});
+        let completed = done
+            .iter()
+            .any(|o| matches!(o.result, StepResult::Done { .. }));
+        let refused = done
+            .iter()
+            .any(|o| matches!(o.result, StepResult::Refused(_)));
+        let (text, planner_failed) = match end {
+            End::Unclear(answer) => {
+                let mut event = self.rt.event_for("plan", EventOutcome::Info, &claims);
                 event.reason = Some("not understood".into());
                 self.rt.emit(event).await;
-                return Ok(Reply {
-                    text: answer,
-                    data: Some(json!({"planner": self.planner.name(), "steps": []})),
-                });
+                (answer, false)
             }
-            Plan::Steps(s) => s,
+            End::Answer(answer) => (planner::honest(answer, &done), false),
+            End::Failed(why) => {
+                let mut event = self.rt.event_for("plan", EventOutcome::Error, &claims);
+                event.reason = Some(format!("planner failed: {why}"));
+                self.rt.emit(event).await;
+                let mut lines: Vec<String> = done
+                    .iter()
+                    .filter(|o| !matches!(o.result, StepResult::NotAttempted(_)))
+                    .map(planner::line)
+                    .collect();
+                lines.push(why);
+                (lines.join("\n"), true)
+            }
         };
-        event.tool = Some(
-            steps
-                .iter()
-                .map(|s| s.skill.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        self.rt.emit(event).await;
-        let plan_view: Vec<Value> = steps
-            .iter()
-            .map(|s| json!({"agent": s.agent.name(), "skill": s.skill, "arguments": s.arguments}))
-            .collect();
-        self.pause(
-            &task,
-            step_mode,
-            "plan",
-            format!(
-                "Charlie planned {} call(s) with the {} planner",
-                steps.len(),
-                self.planner.name()
-            ),
-            json!(plan_view),
-        )
-        .await;
-
-        let mut lines = vec![];
-        let mut results = vec![];
-        for step in &steps {
-            let outcome = self.perform(&task, step, step_mode).await;
-            let (state, line) = match &outcome {
-                StepOutcome::Done(text, _) => {
-                    ("completed", format!("{}: {text}", step.agent.display()))
-                }
-                StepOutcome::Refused(why) => {
-                    ("rejected", format!("I could not do that for you. {why}"))
-                }
-                StepOutcome::Failed(why) => ("failed", format!("Something went wrong: {why}")),
-            };
-            results.push(json!({"agent": step.agent.name(), "skill": step.skill, "state": state, "text": line,
-                "data": if let StepOutcome::Done(_, d) = &outcome { d.clone() } else { None }}));
-            lines.push(line);
-            if !matches!(outcome, StepOutcome::Done(..)) {
-                break;
-            }
-        }
-        self.steps.finish(task.id());
-        let skipped = steps.len() - results.len();
-        if skipped > 0 {
-            lines.push(format!(
-                "I stopped there; {skipped} later step(s) were not attempted."
-            ));
-        }
-        let nothing_done = results.iter().all(|r| r["state"] != "completed");
-        if nothing_done && results.first().is_some_and(|r| r["state"] == "rejected") {
+        if !completed && refused {
             // Nothing happened because someone with authority said no: the task is rejected,
             // and its message says who and why.
-            return Err(AgentError::Rejected(lines.join("\n")));
+            return Err(AgentError::Rejected(text));
+        }
+        if !completed && planner_failed {
+            return Err(AgentError::Failed(text));
         }
         Ok(Reply {
-            text: lines.join("\n"),
-            data: Some(json!({"planner": self.planner.name(), "steps": results})),
+            text,
+            data: Some(data),
         })
     }
 }

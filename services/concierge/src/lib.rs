@@ -1,10 +1,12 @@
 //! The concierge: the supervisor agent the user talks to.
 //!
-//! - [`planner`]: a sentence becomes tool calls ([`planner::RulePlanner`] by default:
-//!   deterministic and offline).
-//! - [`agent`]: each tool call is one delegation hop (the user's token → a token for that
-//!   specialist and that operation) and one A2A call; progress, approval waits and refusals are
-//!   relayed to the user's task.
+//! - [`planner`]: decides which specialists to call. [`planner::RulePlanner`] by default
+//!   (deterministic and offline); [`planner::LlmPlanner`] when `LLM_BASE_URL` is set (a hosted
+//!   model picks tools whose schemas come from the specialists' cards). Either way the planner
+//!   only asks: it is a conversation of moves ([`planner::Move`]) the concierge carries out.
+//! - [`agent`]: the loop. Each tool call the planner asks for is one delegation hop (the user's
+//!   token → a token for that specialist and that operation) and one A2A call; progress, approval
+//!   waits and refusals are relayed to the user's task and reported back to the planner.
 //! - [`steps`]: step-by-step runs for presenter mode.
 //!
 //! The concierge never holds a standing credential: it holds the user's token (which names it
@@ -70,8 +72,14 @@ impl Application {
         .collect();
         let steps = Arc::new(steps::Steps::default());
         let guard = rt.guard.clone();
-        let concierge =
-            agent::Concierge::new(rt, Box::new(planner::RulePlanner), directory, steps.clone());
+        let planner: Box<dyn planner::Planner> = match &config.llm {
+            None => Box::new(planner::RulePlanner),
+            Some(llm) => {
+                tracing::info!(base_url = %llm.base_url, model = %llm.model, "the LLM planner decides which specialists to call");
+                Box::new(planner::LlmPlanner::new(llm).context("setting up the LLM planner")?)
+            }
+        };
+        let concierge = agent::Concierge::new(rt, planner, directory, steps.clone());
         let server = Server::new(Arc::new(concierge), guard.clone(), url.clone());
         let router = server.router().merge(steps::routes(steps, guard)).route(
             "/health",

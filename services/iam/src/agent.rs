@@ -295,7 +295,7 @@ impl Agent for Iam {
             version: env!("CARGO_PKG_VERSION").into(),
             supported_interfaces: vec![AgentInterface { url: format!("{base_url}{RPC_PATH}"), protocol_binding: "JSONRPC".into(), protocol_version: "1.0".into() }],
             provider: None,
-            capabilities: AgentCapabilities { streaming: Some(true), push_notifications: Some(false), ..Default::default() },
+            capabilities: AgentCapabilities { streaming: Some(true), push_notifications: Some(false), extensions: vec![kit::rar::tool_schemas_extension(kit::rar::IAM)], ..Default::default() },
             security_schemes: [("bearer".to_owned(), json!({"httpAuthSecurityScheme": {"scheme": "Bearer", "bearerFormat": "JWT"}}))].into(),
             security_requirements: vec![json!({"schemes": {"bearer": {"list": []}}})],
             default_input_modes: vec!["application/json".into()],

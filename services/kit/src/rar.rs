@@ -194,6 +194,88 @@ pub fn actions_of(kind: &str) -> Vec<&'static str> {
         .unwrap_or_default()
 }
 
+/// The A2A agent-card extension (an entry of `capabilities.extensions`) through which a
+/// specialist publishes the JSON Schema of each skill's arguments. Its `params` map skill id →
+/// schema. Skill ids are RAR actions and arguments are `operationDetails` fields, so the schemas
+/// come from this catalogue and a planner (a model) can call the skills as tools.
+pub const TOOL_SCHEMAS_EXTENSION: &str = "urn:smt:a2a:tool-schemas";
+
+/// The JSON Schema (draft 2020-12 subset that OpenAI-style tool calling accepts) of the arguments
+/// of `action` on `kind`: its `operationDetails` fields minus `action`. `None` when the catalogue
+/// does not know the action. Validation stays [`AuthorizationDetail::validated`]; the schema is
+/// the same rule written down for a caller.
+pub fn arguments_schema(kind: &str, action: &str) -> Option<Value> {
+    let spec = CATALOGUE
+        .iter()
+        .find(|t| t.kind == kind)?
+        .actions
+        .iter()
+        .find(|a| a.action == action)?;
+    let properties: Map<String, Value> = spec
+        .required
+        .iter()
+        .chain(spec.optional)
+        .map(|(name, kind)| ((*name).to_owned(), field_schema(name, *kind)))
+        .collect();
+    let required: Vec<&str> = spec.required.iter().map(|(n, _)| *n).collect();
+    Some(serde_json::json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    }))
+}
+
+/// The [`TOOL_SCHEMAS_EXTENSION`] entry for a specialist whose skills are the actions of `kind`.
+pub fn tool_schemas_extension(kind: &str) -> Value {
+    let params: Map<String, Value> = actions_of(kind)
+        .into_iter()
+        .filter_map(|a| Some((a.to_owned(), arguments_schema(kind, a)?)))
+        .collect();
+    serde_json::json!({
+        "uri": TOOL_SCHEMAS_EXTENSION,
+        "description": "JSON Schema of each skill's arguments (skill id -> schema); the arguments are the RFC 9396 operationDetails of the call",
+        "required": false,
+        "params": params,
+    })
+}
+
+fn field_schema(name: &str, kind: FieldKind) -> Value {
+    use serde_json::json;
+    const NAME: &str = "^[a-z][a-z0-9_-]{0,31}$";
+    let mut schema = match kind {
+        F::Email => json!({"type": "string", "format": "email", "maxLength": 254}),
+        F::Account | F::Group => json!({"type": "string", "pattern": NAME}),
+        F::AccountKind => json!({"type": "string", "enum": ["checking", "savings", "trading"]}),
+        F::Amount => json!({
+            "type": "object",
+            "properties": {
+                "value": {"type": "string", "pattern": "^[0-9]{1,10}(\\.[0-9]{1,2})?$", "description": "a positive decimal string with at most two places, e.g. \"1000.00\""},
+                "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code, e.g. USD"},
+            },
+            "required": ["value", "currency"],
+            "additionalProperties": false,
+        }),
+        F::Text => json!({"type": "string", "minLength": 1, "maxLength": 200}),
+    };
+    let description = match name {
+        "owner" => "email of the accounts' owner; omit it for the signed-in user's own accounts",
+        "account" => "account name (checking, savings, trading, ...); omit it for every account",
+        "source" => "account name to take the money from",
+        "destination" => "account name to put the money into",
+        "kind" => "kind of account to open",
+        "amount" => "amount of money",
+        "email" => "the user's email address",
+        "display_name" => "the user's full name",
+        "group" => "group name (lower-case)",
+        _ => "",
+    };
+    if !description.is_empty() {
+        schema["description"] = Value::String(description.into());
+    }
+    schema
+}
+
 /// An amount of money in integer minor units (cents), never a float.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Amount {
@@ -746,6 +828,26 @@ mod tests {
         )
         .validated()
         .unwrap()
+    }
+
+    #[test]
+    fn argument_schemas_follow_the_catalogue() {
+        let s = arguments_schema(BANKING, "transfer_funds").unwrap();
+        assert_eq!(s["required"], json!(["amount", "source", "destination"]));
+        assert_eq!(s["additionalProperties"], false);
+        assert_eq!(
+            s["properties"]["amount"]["required"],
+            json!(["value", "currency"])
+        );
+        assert!(s["properties"]["owner"].is_object());
+        assert!(arguments_schema(BANKING, "steal").is_none());
+        assert!(arguments_schema("urn:x", "get_user").is_none());
+        let ext = tool_schemas_extension(IAM);
+        assert_eq!(ext["uri"], TOOL_SCHEMAS_EXTENSION);
+        let params = ext["params"].as_object().unwrap();
+        assert_eq!(params.len(), actions_of(IAM).len());
+        assert_eq!(params["delete_user"]["required"], json!(["email"]));
+        assert_eq!(params["list_users"]["properties"], json!({}));
     }
 
     #[test]

@@ -89,6 +89,34 @@ pub struct Options {
     pub host: String,
     /// `Some(dir)`: write each service's log to `dir/<name>.log` instead of the terminal.
     pub log_dir: Option<PathBuf>,
+    /// `Some`: the concierge plans with this OpenAI-compatible model. `None`: the deterministic
+    /// planner (the concierge is given an empty `LLM_BASE_URL` explicitly, so an exported
+    /// variable cannot switch it).
+    pub concierge_llm: Option<LlmEndpoint>,
+    /// **Benchmarks only**: start the idp with `IDP_BENCH_AUTO_APPROVE=true`, so every push
+    /// approval is granted without the user (see the idp's config). `false` everywhere else;
+    /// the idp is always given the value explicitly, so an exported variable cannot leak in.
+    pub idp_bench_auto_approve: bool,
+}
+
+/// An OpenAI-compatible endpoint for the concierge's LLM planner (`docs/LLM_PLANNER.md`).
+#[derive(Clone)]
+pub struct LlmEndpoint {
+    /// Up to and including `/v1`.
+    pub base_url: String,
+    pub model: String,
+    pub api_key: String,
+    /// `LLM_TIMEOUT_SECS` for one model request; `None` keeps the concierge's default.
+    pub timeout_secs: Option<u64>,
+}
+
+impl std::fmt::Debug for LlmEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmEndpoint")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The URLs of a running stack.
@@ -227,6 +255,10 @@ impl Stack {
                     ("IDP_CLIENTS", path(infra.join("clients.toml"))),
                     ("IDP_POLICY_DIR", path(infra.join("policy"))),
                     ("IDP_ADMIN_TOKEN", self.admin_token.clone()),
+                    (
+                        "IDP_BENCH_AUTO_APPROVE",
+                        opts.idp_bench_auto_approve.to_string(),
+                    ),
                 ],
             },
             Service {
@@ -298,7 +330,23 @@ impl Stack {
                     ("BANKING_URL", u.banking.clone()),
                     ("IAM_URL", u.iam.clone()),
                     ("ENTRA_URL", u.entra.clone()),
-                ],
+                ]
+                .into_iter()
+                .chain(match &opts.concierge_llm {
+                    None => vec![("LLM_BASE_URL", String::new())],
+                    Some(llm) => [
+                        ("LLM_BASE_URL", llm.base_url.clone()),
+                        ("LLM_MODEL", llm.model.clone()),
+                        ("LLM_API_KEY", llm.api_key.clone()),
+                    ]
+                    .into_iter()
+                    .chain(
+                        llm.timeout_secs
+                            .map(|t| ("LLM_TIMEOUT_SECS", t.to_string())),
+                    )
+                    .collect(),
+                })
+                .collect(),
             },
         ];
         let http = reqwest::Client::new();
@@ -468,4 +516,14 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     } else {
         std::env::current_dir()?.join(p)
     })
+}
+
+impl Stack {
+    /// Each running service's name and process id (the benchmarks read `/proc/<pid>/status`).
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.services
+            .iter()
+            .filter_map(|(name, child)| child.id().map(|pid| (name.clone(), pid)))
+            .collect()
+    }
 }

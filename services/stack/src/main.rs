@@ -4,11 +4,12 @@
 //! embedded one, `DATA_DIR` (default `.data`), `STACK_HOST` (localhost), and each port:
 //! `PG_PORT` (55432), `IDP_PORT` (8081), `VR_PORT` (8200), `GRAPH_PORT` (8094),
 //! `CONCIERGE_PORT` (8090), `BANKING_PORT` (8091), `IAM_PORT` (8092), `ENTRA_PORT` (8093).
+//! `LLM_BASE_URL`, `LLM_MODEL`, `LLM_API_KEY`: the concierge's optional LLM planner.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use stack::launch::{Options, Ports, Stack};
+use stack::launch::{LlmEndpoint, Options, Ports, Stack};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -40,6 +41,15 @@ async fn main() -> anyhow::Result<()> {
             .to_path_buf(),
         host: var("STACK_HOST").unwrap_or_else(|| "localhost".into()),
         log_dir: None,
+        // `LLM_BASE_URL` (with `LLM_MODEL`, `LLM_API_KEY`) switches the concierge to the LLM
+        // planner (docs/LLM_PLANNER.md); without it the demo stays deterministic.
+        concierge_llm: var("LLM_BASE_URL").map(|base_url| LlmEndpoint {
+            base_url,
+            model: var("LLM_MODEL").unwrap_or_default(),
+            api_key: var("LLM_API_KEY").unwrap_or_default(),
+            timeout_secs: None,
+        }),
+        idp_bench_auto_approve: false,
     };
     anyhow::ensure!(
         opts.root.join("infra").is_dir(),

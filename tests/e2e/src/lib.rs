@@ -20,7 +20,7 @@ use futures::StreamExt as _;
 use kit::a2a::{Message, StreamResponse, Task, TaskState, client::Client};
 use serde_json::Value;
 use sha2::Digest as _;
-use stack::launch::{Options, Ports, Stack};
+use stack::launch::{LlmEndpoint, Options, Ports, Stack};
 use tokio::sync::mpsc;
 
 pub const REDIRECT: &str = "http://127.0.0.1:8080/auth/callback";
@@ -99,6 +99,52 @@ impl Platform {
             bin_dir: bin_dir(),
             host: "127.0.0.1".into(),
             log_dir: Some(data_dir.join("logs")),
+            concierge_llm: None,
+            idp_bench_auto_approve: false,
+        })
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the platform did not start: {e:#} (logs in {})",
+                data_dir.display()
+            )
+        });
+        let (db, conn) = tokio_postgres::connect(&database, tokio_postgres::NoTls)
+            .await
+            .expect("db");
+        tokio::spawn(conn);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http");
+        Self {
+            a2a: Client::new(http.clone()),
+            stack,
+            http,
+            data_dir,
+            db,
+        }
+    }
+
+    /// Like [`Platform::start`], with the concierge planning through the OpenAI-compatible
+    /// endpoint `llm` (in tests: a local fake standing for a model outside the platform).
+    pub async fn start_with_llm(llm: LlmEndpoint) -> Self {
+        build_binaries();
+        let database = stack::testing::fresh_database()
+            .await
+            .expect("test database");
+        let data_dir = std::env::temp_dir().join(format!("platform-e2e-{}", kit::random_id(6)));
+        println!("platform data and service logs: {}", data_dir.display());
+        let stack = Stack::start(Options {
+            root: workspace_root(),
+            data_dir: data_dir.clone(),
+            database_url: Some(database.clone()),
+            ports: Ports::ANY,
+            bin_dir: bin_dir(),
+            host: "127.0.0.1".into(),
+            log_dir: Some(data_dir.join("logs")),
+            concierge_llm: Some(llm),
+            idp_bench_auto_approve: false,
         })
         .await
         .unwrap_or_else(|e| {

@@ -227,7 +227,10 @@ impl Client {
                             buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"))
                         }
                         Some(Err(e)) => {
-                            return Some((Err(ClientError::Transport(e.to_string())), (bytes, buf)));
+                            return Some((
+                                Err(ClientError::Transport(e.to_string())),
+                                (bytes, buf),
+                            ));
                         }
                         None => return None,
                     }

@@ -7,6 +7,7 @@
     reason = "a test fails loudly where it stands"
 )]
 
+mod llm_planner;
 mod s1_transfer;
 mod s2_delete;
 mod s3_onboard;

@@ -1,95 +1,19 @@
-//! Turning one sentence into tool calls. [`Planner`] is the seam; [`RulePlanner`] is the
-//! default: deterministic, offline, repeatable on stage. It understands the scenario sentences
-//! and reasonable variations (amounts with or without `$` and commas, account names, emails,
-//! several clauses joined by commas or "and", "her"/"it" referring back), and says plainly when
-//! it does not understand.
+//! The deterministic planner: the default. Offline and repeatable on stage. It understands the
+//! scenario sentences and reasonable variations (amounts with or without `$` and commas, account
+//! names, emails, several clauses joined by commas or "and", "her"/"it" referring back), plans
+//! every call at once, and says plainly when it does not understand.
 
-use kit::rar::{self, AuthorizationDetail};
+use kit::rar;
 use serde_json::{Value, json};
 
-/// The specialists the concierge can call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Specialist {
-    Banking,
-    Iam,
-    Entra,
-}
+use super::{Move, Outcome, Planner, Session, Specialist, Step, StepResult, Toolbox};
 
-impl Specialist {
-    pub fn name(self) -> &'static str {
-        match self {
-            Specialist::Banking => "banking",
-            Specialist::Iam => "iam",
-            Specialist::Entra => "entra",
-        }
-    }
-
-    /// The RAR type of the operations this specialist performs.
-    pub fn rar_type(self) -> &'static str {
-        match self {
-            Specialist::Banking => rar::BANKING,
-            Specialist::Iam => rar::IAM,
-            Specialist::Entra => rar::ENTRA,
-        }
-    }
-
-    pub fn display(self) -> &'static str {
-        match self {
-            Specialist::Banking => "Banking",
-            Specialist::Iam => "IAM",
-            Specialist::Entra => "Entra",
-        }
-    }
-}
-
-/// One tool call for one specialist. `arguments` are exactly the RAR `operationDetails` fields.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Step {
-    pub agent: Specialist,
-    pub skill: String,
-    pub arguments: Value,
-}
-
-impl Step {
-    fn new(agent: Specialist, skill: &str, arguments: Value) -> Self {
-        Self {
-            agent,
-            skill: skill.into(),
-            arguments,
-        }
-    }
-
-    /// The operation as an `authorization_details` entry (validated and normalized).
-    pub fn authorization(&self) -> Result<AuthorizationDetail, rar::RarError> {
-        let mut od = serde_json::Map::new();
-        od.insert("action".into(), json!(self.skill));
-        if let Value::Object(args) = &self.arguments {
-            od.extend(args.clone());
-        }
-        AuthorizationDetail {
-            kind: self.agent.rar_type().into(),
-            locations: None,
-            actions: None,
-            identifier: None,
-            operation_details: Some(od),
-        }
-        .validated()
-    }
-}
-
-/// What the planner made of a sentence.
+/// What the rules made of a sentence.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
     Steps(Vec<Step>),
     /// Not understood: a plain answer for the user.
     Unclear(String),
-}
-
-/// Turns a sentence into tool calls.
-pub trait Planner: Send + Sync {
-    fn plan(&self, sentence: &str) -> Plan;
-    /// Shown in the UI: which planner is deciding.
-    fn name(&self) -> &'static str;
 }
 
 /// The deterministic, offline planner.
@@ -213,7 +137,54 @@ impl Planner for RulePlanner {
         "deterministic"
     }
 
-    fn plan(&self, sentence: &str) -> Plan {
+    fn description(&self) -> String {
+        "the deterministic planner (offline rules, the same plan for the same sentence)".into()
+    }
+
+    fn start(&self, sentence: &str, _tools: Toolbox) -> Box<dyn Session> {
+        Box::new(RuleSession {
+            plan: Some(self.plan(sentence)),
+        })
+    }
+}
+
+/// The rules plan everything up front: one [`Move::Call`] with every step, then an answer
+/// built from how they ended.
+struct RuleSession {
+    plan: Option<Plan>,
+}
+
+impl Session for RuleSession {
+    fn next(&mut self, outcomes: Vec<Outcome>) -> futures::future::BoxFuture<'_, Move> {
+        let next = match self.plan.take() {
+            Some(Plan::Steps(steps)) => Move::Call(steps),
+            Some(Plan::Unclear(answer)) => Move::Unclear(answer),
+            None => Move::Answer(answer(&outcomes)),
+        };
+        Box::pin(std::future::ready(next))
+    }
+}
+
+/// One line per step, in the order they ran; the first that did not complete says why, and the
+/// rest are counted as not attempted.
+fn answer(outcomes: &[Outcome]) -> String {
+    let mut lines: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !matches!(o.result, StepResult::NotAttempted(_)))
+        .map(super::line)
+        .collect();
+    let skipped = outcomes.len() - lines.len();
+    if skipped > 0 {
+        lines.push(format!(
+            "I stopped there; {skipped} later step(s) were not attempted."
+        ));
+    }
+    lines.join("\n")
+}
+
+impl RulePlanner {
+    /// The whole plan for `sentence`.
+    pub fn plan(&self, sentence: &str) -> Plan {
         let mut steps = vec![];
         // Who "her"/"him"/"their" refers to, and which account "it" is.
         let mut subject: Option<String> = None;
