@@ -10,8 +10,19 @@ up:
 # Every test: unit, integration, end-to-end and interoperability, against a real Postgres.
 test:
     scripts/check-prereqs.sh test
+    scripts/check-deploy.sh
     cargo build --workspace --bins
     cargo test --workspace --no-fail-fast
+
+# The performance budget of DESIGN.md, each row against a baseline from the same run: release
+# build, the whole platform as processes, its own durable Postgres, loopback HTTP. Prints the
+# table and writes target/bench/report.md (BENCH_SCALE=0.2 for a quick look). Then the
+# micro-benchmarks of the exchange's crypto and RAR work (criterion). Not part of `just test`.
+bench:
+    scripts/check-prereqs.sh up
+    cargo build --release --workspace --bins
+    target/release/bench
+    cargo bench -p kit --bench tokens -- --warm-up-time 1 --measurement-time 2 --noplot
 
 # Formatting and lints, as CI would want them.
 lint:
@@ -21,3 +32,7 @@ lint:
 # Check an issuer audit log's hash chain (defaults to the demo's log).
 audit-verify log=".data/verify-rar/audit.jsonl":
     cargo run -q -p verify-rar -- audit-verify {{log}}
+
+# Validate docker-compose.yml, the Dockerfile and infra/k8s offline (part of `just test`).
+check-deploy:
+    scripts/check-deploy.sh

@@ -81,7 +81,10 @@ impl Application {
         )?;
         let banking = Banking::new(runtime.clone(), credentials);
         let server = Server::new(Arc::new(banking), runtime.guard.clone(), &base_url);
-        let router = server.router().route("/health", get(|| async { "ok" }));
+        let router = server
+            .router()
+            .merge(runtime.receive_signals(server.tasks(), &base_url).await)
+            .route("/health", get(|| async { "ok" }));
         Ok(Self {
             listener,
             base_url,

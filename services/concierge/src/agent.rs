@@ -403,6 +403,9 @@ impl Agent for Concierge {
         let refused = done
             .iter()
             .any(|o| matches!(o.result, StepResult::Refused(_)));
+        let step_failed = done
+            .iter()
+            .any(|o| matches!(o.result, StepResult::Failed(_)));
         let (text, planner_failed) = match end {
             End::Unclear(answer) => {
                 let mut event = self.rt.event_for("plan", EventOutcome::Info, &claims);
@@ -429,7 +432,9 @@ impl Agent for Concierge {
             // and its message says who and why.
             return Err(AgentError::Rejected(text));
         }
-        if !completed && planner_failed {
+        if !completed && (planner_failed || step_failed) {
+            // Nothing happened because something broke (a specialist failed, its session was
+            // revoked, the planner's endpoint misbehaved): the task failed, and says why.
             return Err(AgentError::Failed(text));
         }
         Ok(Reply {

@@ -79,12 +79,14 @@ impl Application {
                 Box::new(planner::LlmPlanner::new(llm).context("setting up the LLM planner")?)
             }
         };
+        let signals = rt.clone(); // shared signals: see `kit::agent::signals`
         let concierge = agent::Concierge::new(rt, planner, directory, steps.clone());
         let server = Server::new(Arc::new(concierge), guard.clone(), url.clone());
         let router = server.router().merge(steps::routes(steps, guard)).route(
             "/health",
             get(|| async { Json(serde_json::json!({"status": "ok", "service": "concierge"})) }),
         );
+        let router = router.merge(signals.receive_signals(server.tasks(), &url).await);
         Ok(Self {
             listener,
             router,

@@ -69,11 +69,15 @@ impl Application {
         .await?;
         let graph = graph::Graph::new(rt.http.clone(), &config.graph_url);
         let guard = rt.guard.clone();
+        let signals = rt.clone();
         let server = Server::new(Arc::new(agent::Entra::new(rt, graph)), guard, url.clone());
-        let router = server.router().route(
-            "/health",
-            get(|| async { Json(serde_json::json!({"status": "ok", "service": NAME})) }),
-        );
+        let router = server
+            .router()
+            .merge(signals.receive_signals(server.tasks(), &url).await)
+            .route(
+                "/health",
+                get(|| async { Json(serde_json::json!({"status": "ok", "service": NAME})) }),
+            );
         Ok(Self {
             listener,
             router,

@@ -122,6 +122,32 @@ pub async fn agent_assertion(
     state: &AppState,
     token: &str,
 ) -> Result<(Agent, ActorClaims), AssertionRefusal> {
+    let db = state.pool.get().await.map_err(|e| internal(e.into()))?;
+    agent_assertion_on(state, &db, token, None)
+        .await
+        .map(|(agent, claims, _)| (agent, claims))
+}
+
+fn internal(e: anyhow::Error) -> AssertionRefusal {
+    AssertionRefusal {
+        rule: "internal",
+        description: e.to_string(),
+    }
+}
+
+/// [`agent_assertion`] on a connection the caller holds. With `hop`, the same round trip that
+/// consumes the `jti` also answers what a token exchange asks of the store (see
+/// [`replay::consume`]): one statement per hop instead of four.
+///
+/// The agent and its parsed key come from [`crate::registry::Cache`]; the statement returns the
+/// row's current version and status, and a changed row is re-read and the signature checked
+/// again with its current key, so the cache never decides on its own.
+pub async fn agent_assertion_on(
+    state: &AppState,
+    db: &deadpool_postgres::Client,
+    token: &str,
+    hop: Option<replay::HopFacts<'_>>,
+) -> Result<(Agent, ActorClaims, replay::Consumed), AssertionRefusal> {
     let refuse = |rule: &'static str, description: String| AssertionRefusal { rule, description };
     let invalid = |e: TokenError| refuse("token_invalid", format!("actor_token: {e}"));
     jwt::peek_header(token).map_err(invalid)?;
@@ -130,52 +156,78 @@ pub async fn agent_assertion(
         .get("sub")
         .and_then(|s| s.as_str())
         .ok_or_else(|| invalid(TokenError::InvalidClaims("missing sub".into())))?;
-    let db = state
-        .pool
-        .get()
+    let unregistered = || {
+        refuse(
+            "actor_unregistered",
+            format!("actor {sub} is not a registered agent"),
+        )
+    };
+    let mut known = match state.agents.get(sub) {
+        Some(k) => k,
+        None => state
+            .agents
+            .load(db, sub)
+            .await
+            .map_err(internal)?
+            .ok_or_else(unregistered)?,
+    };
+    let claims = check_assertion(state, token, &known.key).map_err(invalid)?;
+    let consumed = replay::consume(db, &known.agent.spiffe_id, &claims.jti, claims.exp, hop)
         .await
-        .map_err(|e| refuse("internal", e.to_string()))?;
-    let agent = registry::by_spiffe_id(&db, sub)
-        .await
-        .map_err(|e| refuse("internal", e.to_string()))?
-        .ok_or_else(|| {
-            refuse(
-                "actor_unregistered",
-                format!("actor {sub} is not a registered agent"),
-            )
-        })?;
-    let key = agent
-        .decoding_key()
-        .map_err(|e| refuse("internal", e.to_string()))?;
-    let claims: ActorClaims = jwt::verify(
-        token,
-        &key,
-        &Expect {
-            issuer: None,
-            audience: Some(&state.issuer.url),
-        },
-    )
-    .map_err(invalid)?;
-    if claims.iss.as_deref().is_some_and(|i| i != claims.sub) {
-        return Err(invalid(TokenError::InvalidClaims(
-            "an actor token's iss must be its sub".into(),
-        )));
+        .map_err(internal)?;
+    let Some((active, version)) = consumed.agent else {
+        return Err(unregistered());
+    };
+    if version != known.version {
+        // Changed since we cached it (a suspension, a new key): decide on what is stored now.
+        known = state
+            .agents
+            .load(db, sub)
+            .await
+            .map_err(internal)?
+            .ok_or_else(unregistered)?;
+        check_assertion(state, token, &known.key).map_err(invalid)?;
     }
-    if claims.exp - claims.iat > ACTOR_TOKEN_MAX_LIFETIME_SECS {
-        return Err(invalid(TokenError::InvalidClaims(
-            "actor tokens may live at most 5 minutes".into(),
-        )));
-    }
-    let fresh = replay::consume_jti(&db, &agent.spiffe_id, &claims.jti, claims.exp)
-        .await
-        .map_err(|e| refuse("internal", e.to_string()))?;
-    if !fresh {
+    if !consumed.fresh {
         return Err(refuse(
             "actor_jti_replayed",
             format!("actor token jti {} was already used", claims.jti),
         ));
     }
-    Ok((agent, claims))
+    let mut agent = known.agent.clone();
+    agent.status = if active {
+        registry::Status::Active
+    } else {
+        registry::Status::Suspended
+    };
+    Ok((agent, claims, consumed))
+}
+
+/// Signature (pinned ES256, the agent's key), audience (us), `iss` = `sub`, at most five minutes.
+fn check_assertion(
+    state: &AppState,
+    token: &str,
+    key: &jsonwebtoken::DecodingKey,
+) -> Result<ActorClaims, TokenError> {
+    let claims: ActorClaims = jwt::verify(
+        token,
+        key,
+        &Expect {
+            issuer: None,
+            audience: Some(&state.issuer.url),
+        },
+    )?;
+    if claims.iss.as_deref().is_some_and(|i| i != claims.sub) {
+        return Err(TokenError::InvalidClaims(
+            "an actor token's iss must be its sub".into(),
+        ));
+    }
+    if claims.exp - claims.iat > ACTOR_TOKEN_MAX_LIFETIME_SECS {
+        return Err(TokenError::InvalidClaims(
+            "actor tokens may live at most 5 minutes".into(),
+        ));
+    }
+    Ok(claims)
 }
 
 /// The caller of our own APIs (approvals, sessions, events, the agent registry).

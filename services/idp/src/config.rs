@@ -5,6 +5,9 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 
+mod signals;
+pub use signals::{SignalsConfig, Source};
+
 /// Everything the idp needs to start; validated once, then passed explicitly.
 #[derive(Clone)]
 pub struct Config {
@@ -37,6 +40,15 @@ pub struct Config {
     pub write_grant_window: Duration,
     /// How often the policy directory is checked for changes.
     pub policy_poll: Duration,
+    /// **Benchmarks only** (`IDP_BENCH_AUTO_APPROVE=true`, default off): every exchange that
+    /// would wait for the user's push approval is approved on the spot, so `just bench` can
+    /// time the whole transfer chain without a person. Refused unless the admin token is set,
+    /// logged as a warning at start, and every such approval's events carry `auto_approved`.
+    /// `just up` never sets it.
+    pub bench_auto_approve: bool,
+    /// Shared signals (`SSF_URL`, `SSF_SOURCE_TOKEN`, `SSF_TOKEN`) and the anomaly rule
+    /// (`IDP_ANOMALY_*`): see [`SignalsConfig`].
+    pub signals: SignalsConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -47,6 +59,8 @@ impl std::fmt::Debug for Config {
             .field("issuer", &self.issuer)
             .field("keys_dir", &self.keys_dir)
             .field("policy_dir", &self.policy_dir)
+            .field("bench_auto_approve", &self.bench_auto_approve)
+            .field("signals", &self.signals)
             .finish_non_exhaustive()
     }
 }
@@ -71,6 +85,8 @@ impl Config {
             poll_interval: Duration::from_secs(1),
             write_grant_window: Duration::from_secs(1800),
             policy_poll: Duration::from_millis(500),
+            bench_auto_approve: false,
+            signals: SignalsConfig::default(),
         }
     }
 
@@ -113,6 +129,14 @@ impl Config {
         c.delegated_token_ttl = secs("IDP_DELEGATED_TOKEN_TTL_SECS", c.delegated_token_ttl)?;
         c.approval_ttl = secs("IDP_APPROVAL_TTL_SECS", c.approval_ttl)?;
         c.poll_interval = secs("IDP_POLL_INTERVAL_SECS", c.poll_interval)?;
+        if let Some(v) = var("IDP_BENCH_AUTO_APPROVE") {
+            c.bench_auto_approve = match v.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                other => anyhow::bail!("IDP_BENCH_AUTO_APPROVE must be true or false, not {other}"),
+            };
+        }
+        c.signals = SignalsConfig::from_vars(&var)?;
         c.validate()?;
         Ok(c)
     }
@@ -126,6 +150,10 @@ impl Config {
             !self.poll_interval.is_zero(),
             "IDP_POLL_INTERVAL_SECS must be at least 1"
         );
+        anyhow::ensure!(
+            !self.bench_auto_approve || self.admin_token.is_some(),
+            "IDP_BENCH_AUTO_APPROVE approves every request without the user: it is refused unless IDP_ADMIN_TOKEN is set (a benchmark run, never a demo)"
+        );
         if let Some(t) = &self.admin_token {
             anyhow::ensure!(
                 t.len() >= 16,
@@ -133,5 +161,20 @@ impl Config {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_auto_approve_is_refused_without_an_admin_token() {
+        let mut c = Config::new("postgres://localhost/x");
+        assert!(!c.bench_auto_approve, "off by default");
+        c.bench_auto_approve = true;
+        assert!(c.validate().is_err());
+        c.admin_token = Some("a-long-enough-admin-token".into());
+        c.validate().unwrap();
     }
 }

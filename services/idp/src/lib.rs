@@ -16,6 +16,7 @@
 //! The crate is a library with a thin `main.rs`: [`Application::build`] connects, migrates and
 //! binds; [`Application::run_until`] serves until the shutdown future resolves. Tests bind port 0.
 
+pub mod anomaly;
 pub mod auth;
 pub mod clients;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod exchange;
 pub mod policy;
 pub mod registry;
 pub mod routes;
+pub mod signals;
 pub mod state;
 pub mod store;
 pub mod tokens;
@@ -50,12 +52,24 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "scim",
         sql: include_str!("../migrations/0002_scim.sql"),
     },
+    Migration {
+        version: 3,
+        name: "signals",
+        sql: include_str!("../migrations/0003_signals.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "jti_expiry",
+        sql: include_str!("../migrations/0004_jti_expiry.sql"),
+    },
 ];
 
 /// A built idp: state ready, listener bound.
 pub struct Application {
     state: AppState,
     listener: TcpListener,
+    /// The shared-signals push endpoint (empty when the idp receives no signals).
+    signals: axum::Router,
 }
 
 impl std::fmt::Debug for Application {
@@ -70,6 +84,13 @@ impl Application {
     /// Binds the listener, then connects to Postgres, applies migrations, loads keys, clients,
     /// the agent registry and the policies. Any failure here stops start-up with its cause.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        if config.bench_auto_approve {
+            tracing::warn!(
+                "IDP_BENCH_AUTO_APPROVE is on: every push approval is granted WITHOUT the user \
+                 (benchmark mode; each such event carries auto_approved). Never run a demo or a \
+                 tenant like this."
+            );
+        }
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
@@ -99,6 +120,7 @@ impl Application {
             pool,
             policy: policy.clone(),
             clients,
+            agents: registry::Cache::default(),
             approvals_changed,
             config,
         });
@@ -116,7 +138,14 @@ impl Application {
                 state.emit_best_effort(event).await;
             });
         });
-        Ok(Self { state, listener })
+        let signals = signals::start(&state)
+            .await
+            .context("starting shared signals")?;
+        Ok(Self {
+            state,
+            listener,
+            signals,
+        })
     }
 
     pub fn issuer(&self) -> &str {
@@ -137,7 +166,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(issuer = %self.state.issuer.url, "idp listening");
-        axum::serve(self.listener, router(self.state))
+        axum::serve(self.listener, router(self.state).merge(self.signals))
             .with_graceful_shutdown(shutdown)
             .await?;
         Ok(())

@@ -4,7 +4,11 @@
 //! Seeded from `infra/agents.toml` at start (definitions are refreshed, a suspension made over
 //! the admin API is kept), stored in Postgres so replicas agree, managed over the admin API.
 
-use std::path::Path;
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, RwLock},
+};
 
 use anyhow::Context as _;
 use jsonwebtoken::{DecodingKey, jwk::Jwk};
@@ -218,6 +222,64 @@ pub async fn list(client: &tokio_postgres::Client) -> anyhow::Result<Vec<Agent>>
         .iter()
         .map(Agent::from_row)
         .collect()
+}
+
+/// An agent as the token endpoint needs it on every hop: its registry row, its public key
+/// already parsed, and the row's version (`updated_at`, in microseconds) it was read at.
+#[derive(Debug)]
+pub struct Known {
+    pub agent: Agent,
+    pub key: DecodingKey,
+    pub version: i64,
+}
+
+/// Agents by SPIFFE id, each read and its key parsed once. Never trusted on its own: every
+/// use compares the cached version with the row's current one in the same statement that
+/// consumes the actor token's `jti` (see `store::replay::consume`), and reloads on a
+/// difference, so a suspension or a new key takes effect at the very next hop on every replica.
+#[derive(Debug, Default)]
+pub struct Cache {
+    agents: RwLock<HashMap<String, Arc<Known>>>,
+}
+
+impl Cache {
+    pub fn get(&self, spiffe_id: &str) -> Option<Arc<Known>> {
+        self.agents
+            .read()
+            .ok()
+            .and_then(|m| m.get(spiffe_id).cloned())
+    }
+
+    /// Reads the agent from the store into the cache; `None` when it is not registered.
+    pub async fn load(
+        &self,
+        client: &tokio_postgres::Client,
+        spiffe_id: &str,
+    ) -> anyhow::Result<Option<Arc<Known>>> {
+        let Some(row) = client
+            .query_opt(
+                "SELECT *, (extract(epoch FROM updated_at) * 1000000)::bigint AS version
+                 FROM agents WHERE spiffe_id = $1",
+                &[&spiffe_id],
+            )
+            .await?
+        else {
+            if let Ok(mut m) = self.agents.write() {
+                m.remove(spiffe_id);
+            }
+            return Ok(None);
+        };
+        let agent = Agent::from_row(&row)?;
+        let known = Arc::new(Known {
+            key: agent.decoding_key()?,
+            version: row.try_get("version")?,
+            agent,
+        });
+        if let Ok(mut m) = self.agents.write() {
+            m.insert(spiffe_id.to_owned(), known.clone());
+        }
+        Ok(Some(known))
+    }
 }
 
 /// Is `aud` the SPIFFE id of a registered agent (as opposed to a resource such as `verify-rar`)?

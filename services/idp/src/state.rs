@@ -20,6 +20,8 @@ pub struct Inner {
     pub pool: Pool,
     pub policy: Arc<PolicyEngine>,
     pub clients: Clients,
+    /// Registered agents with their keys parsed, checked against the store on every use.
+    pub agents: crate::registry::Cache,
     /// Notifications on `idp_approvals` (payload: the user id whose approvals changed), from
     /// every replica, through Postgres.
     pub approvals_changed: broadcast::Sender<String>,
@@ -50,6 +52,18 @@ impl AppState {
     pub async fn emit(&self, event: SecurityEvent) -> anyhow::Result<()> {
         let client = self.pool.get().await?;
         kit::events::emit(&client, &event).await?;
+        Ok(())
+    }
+
+    /// Records an event on a connection the request already holds (no second checkout, the
+    /// statement prepared once per connection), committing as `commit` says.
+    pub async fn emit_on(
+        &self,
+        client: &deadpool_postgres::Client,
+        event: &SecurityEvent,
+        commit: kit::events::Commit,
+    ) -> anyhow::Result<()> {
+        kit::events::emit_on(client, event, commit).await?;
         Ok(())
     }
 

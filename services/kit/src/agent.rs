@@ -1,6 +1,9 @@
 //! What every agent shares: its identity (SPIFFE id and key), the guard for tokens addressed to
 //! it, the exchange client, its own event store, and [`Runtime::delegate`], one hop with
-//! step-up that keeps the A2A task's state honest while the user decides.
+//! step-up that keeps the A2A task's state honest while the user decides. [`signals`]: what
+//! an agent does when a session is revoked ([`Runtime::receive_signals`]).
+
+pub mod signals;
 
 use std::{path::Path, time::Instant};
 

@@ -91,21 +91,64 @@ impl SecurityEvent {
     }
 }
 
+/// When an event's commit may return: after its WAL record is on disk, or before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// `synchronous_commit = on`: the event survives any crash once `emit` returns.
+    Durable,
+    /// `synchronous_commit = off` for this one statement: the commit returns before the disk
+    /// write, and a crash of Postgres or the machine (not of the service) can lose the last
+    /// few hundred milliseconds of such events. Only for decisions whose every consequence is
+    /// recorded durably elsewhere; see `docs/BENCHMARKS.md` ("What a crash may lose").
+    Deferred,
+}
+
+impl Commit {
+    fn setting(self) -> &'static str {
+        match self {
+            Commit::Durable => "on",
+            Commit::Deferred => "off",
+        }
+    }
+}
+
+/// Insert and publish in one statement; `$7` is this transaction's `synchronous_commit`.
+const EMIT_SQL: &str = "WITH ins AS (
+         INSERT INTO events (id, at, kind, outcome, jti, session, body)
+         VALUES ($1::text::uuid, now(), $2, $3, $4, $5, $6) RETURNING body)
+     SELECT pg_notify('security_events', body::text), set_config('synchronous_commit', $7, true) FROM ins";
+
 /// Writes `event` into `events` of the connection's schema (the service's own store) and
-/// publishes it on [`CHANNEL`], in one statement.
+/// publishes it on [`CHANNEL`], in one statement, durably.
 pub async fn emit(
     client: &tokio_postgres::Client,
     event: &SecurityEvent,
 ) -> Result<(), tokio_postgres::Error> {
-    // Postgres' jsonb cannot hold U+0000; a refusal quoting hostile input must still be recorded.
-    let text = serde_json::to_string(event).unwrap_or_default().replace("\\u0000", "\\ufffd");
-    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let stmt = client.prepare(EMIT_SQL).await?;
+    run_emit(client, &stmt, event, Commit::Durable).await
+}
+
+/// [`emit`] on a pooled connection, with the statement prepared once per connection (one
+/// round trip instead of two) and the commit mode chosen by the caller.
+pub async fn emit_on(
+    client: &deadpool_postgres::Client,
+    event: &SecurityEvent,
+    commit: Commit,
+) -> Result<(), tokio_postgres::Error> {
+    let stmt = client.prepare_cached(EMIT_SQL).await?;
+    run_emit(client, &stmt, event, commit).await
+}
+
+async fn run_emit(
+    client: &tokio_postgres::Client,
+    stmt: &tokio_postgres::Statement,
+    event: &SecurityEvent,
+    commit: Commit,
+) -> Result<(), tokio_postgres::Error> {
+    let body = serde_json::to_value(event).unwrap_or_default();
     client
         .execute(
-            "WITH ins AS (
-                 INSERT INTO events (id, at, kind, outcome, jti, session, body)
-                 VALUES ($1::text::uuid, now(), $2, $3, $4, $5, $6) RETURNING body)
-             SELECT pg_notify('security_events', body::text) FROM ins",
+            stmt,
             &[
                 &event.id,
                 &event.kind,
@@ -115,6 +158,7 @@ pub async fn emit(
                 &event.jti,
                 &event.session,
                 &body,
+                &commit.setting(),
             ],
         )
         .await?;

@@ -4,9 +4,14 @@
 //! A token passes when it is signed by the idp (JWKS, ES256 only), names the idp as issuer,
 //! is addressed to this service, is unexpired, and its session is alive. Liveness is asked of
 //! the idp (RFC 7662 introspection) on every request: a revoked session is refused at the very
-//! next call, with no cache to wait out.
+//! next call, with no cache to wait out. A session the signals transmitter has reported revoked
+//! ([`Guard::revoke_session`]) is refused before that, without asking anyone.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use serde_json::Value;
 
@@ -70,7 +75,16 @@ struct Inner {
     jwks: JwksClient,
     http: reqwest::Client,
     auth: IntrospectionAuth,
+    /// Sessions the signals transmitter reported revoked, and when we heard. Shared by every
+    /// clone of this guard.
+    revoked: Mutex<HashMap<String, Instant>>,
 }
+
+/// How long a revoked session is remembered: longer than any token of it can live.
+const REVOKED_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How many revoked sessions are remembered at most (the oldest are forgotten first; the idp's
+/// introspection still refuses them).
+const REVOKED_MAX: usize = 100_000;
 
 impl Guard {
     /// A guard for tokens from `issuer` addressed to `audience`.
@@ -88,8 +102,39 @@ impl Guard {
                 audience: audience.to_owned(),
                 http,
                 auth,
+                revoked: Mutex::default(),
             }),
         }
+    }
+
+    /// Refuses every token of `sid` from now on, before introspection (a CAEP
+    /// `session-revoked` signal arrived). Idempotent.
+    pub fn revoke_session(&self, sid: &str) {
+        let mut revoked = self.revoked();
+        revoked.retain(|_, at| at.elapsed() < REVOKED_TTL);
+        if revoked.len() >= REVOKED_MAX
+            && let Some(oldest) = revoked
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, _)| k.clone())
+        {
+            revoked.remove(&oldest);
+        }
+        revoked.entry(sid.to_owned()).or_insert_with(Instant::now);
+    }
+
+    /// Has a signal reported `sid` revoked?
+    pub fn is_session_revoked(&self, sid: &str) -> bool {
+        self.revoked()
+            .get(sid)
+            .is_some_and(|at| at.elapsed() < REVOKED_TTL)
+    }
+
+    fn revoked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.inner
+            .revoked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn audience(&self) -> &str {
@@ -131,6 +176,13 @@ impl Guard {
                 },
             )
             .await?;
+        if claims
+            .sid
+            .as_deref()
+            .is_some_and(|sid| self.is_session_revoked(sid))
+        {
+            return Err(GuardError::Inactive);
+        }
         if !self.introspect(token).await? {
             return Err(GuardError::Inactive);
         }

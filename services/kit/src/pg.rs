@@ -29,6 +29,20 @@ pub fn pool(url: &str, schema: &str, max: usize) -> anyhow::Result<Pool> {
         .build()?)
 }
 
+/// A transaction whose commit does not wait for the disk (`synchronous_commit = off` for it
+/// alone). A crash of Postgres or the machine can lose it, never half of it. Use it only where
+/// that loses nothing that matters — typically because a durable commit later in the same
+/// request orders after it in the WAL (flushing that one flushes this one) — and say why at the
+/// call.
+pub async fn deferred_transaction(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
+    Ok(tx)
+}
+
 /// One schema change, applied once, in `version` order.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {

@@ -13,6 +13,8 @@
 //! - [`receiver`]: what a service embeds to receive signals: it creates (or reuses) its stream,
 //!   answers RFC 8935 pushes (or polls), validates every SET, and hands each accepted event to the
 //!   service's callback exactly once per `jti`.
+//! - [`settings`]: `SSF_URL` / `SSF_TOKEN`, starting a receiver without racing the
+//!   transmitter's start, and the one `signal_received` event every receiver writes.
 //!
 //! Invariants, stated as absences: no SET reaches a callback without a verified RS256 signature
 //! by the transmitter's published key, the transmitter's `iss`, this stream's `aud` and exactly
@@ -21,12 +23,14 @@
 pub mod keys;
 pub mod receiver;
 pub mod set;
+pub mod settings;
 pub mod subject;
 pub mod wire;
 
 pub use keys::RsaSigningKey;
 pub use receiver::{Delivery, PushError, Receiver, ReceiverConfig, ReceiverError, SetEvent};
 pub use set::{EventClaims, EventType, SetClaims};
+pub use settings::{ReceiverSettings, received_event, start_receiver};
 pub use subject::{ComplexSubject, SubjectId};
 pub use wire::{
     PollRequest, PollResponse, SetErr, StatusBody, StreamConfig, StreamDelivery, StreamStatus,

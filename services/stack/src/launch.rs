@@ -21,6 +21,9 @@ use crate::{
     postgres::{self, Cluster},
 };
 
+mod signals;
+pub use signals::{RECEIVERS as SIGNAL_RECEIVERS, SignalTokens};
+
 /// The agents whose dev keys the stack makes.
 pub const AGENTS: &[&str] = &["concierge", "banking", "iam", "entra"];
 
@@ -29,6 +32,8 @@ pub const AGENTS: &[&str] = &["concierge", "banking", "iam", "entra"];
 pub struct Ports {
     pub postgres: u16,
     pub idp: u16,
+    /// The signals transmitter.
+    pub ssf: u16,
     pub verify_rar: u16,
     pub graph: u16,
     pub concierge: u16,
@@ -42,6 +47,7 @@ impl Ports {
     pub const DEMO: Ports = Ports {
         postgres: 55432,
         idp: 8081,
+        ssf: 8082,
         verify_rar: 8200,
         graph: 8094,
         concierge: 8090,
@@ -53,6 +59,7 @@ impl Ports {
     pub const ANY: Ports = Ports {
         postgres: 0,
         idp: 0,
+        ssf: 0,
         verify_rar: 0,
         graph: 0,
         concierge: 0,
@@ -64,6 +71,8 @@ impl Ports {
 
 /// Every service binary, in start order: each one's dependencies come before it.
 pub const SERVICES: &[&str] = &[
+    // The transmitter first: every receiver creates its stream there as it starts.
+    "ssf",
     "idp",
     "verify-rar",
     "graph",
@@ -123,6 +132,7 @@ impl std::fmt::Debug for LlmEndpoint {
 #[derive(Debug, Clone)]
 pub struct Urls {
     pub idp: String,
+    pub ssf: String,
     pub verify_rar: String,
     pub graph: String,
     pub concierge: String,
@@ -139,6 +149,8 @@ pub struct Stack {
     /// The admin token every service's admin API accepts in this run.
     pub admin_token: String,
     pub keys_dir: PathBuf,
+    /// This run's tokens at the signals transmitter (`web`'s is for the UI).
+    pub signal_tokens: SignalTokens,
     cluster: Option<Cluster>,
     services: Vec<(String, Child)>,
 }
@@ -175,6 +187,7 @@ impl Stack {
         let ports = Ports {
             postgres: p.postgres,
             idp: pick(p.idp, "the idp")?,
+            ssf: pick(p.ssf, "the signals transmitter")?,
             verify_rar: pick(p.verify_rar, "verify-rar")?,
             graph: pick(p.graph, "graph")?,
             concierge: pick(p.concierge, "the concierge")?,
@@ -204,6 +217,7 @@ impl Stack {
         let mut stack = Self {
             urls: Urls {
                 idp: url(ports.idp),
+                ssf: url(ports.ssf),
                 verify_rar: url(ports.verify_rar),
                 graph: url(ports.graph),
                 concierge: url(ports.concierge),
@@ -214,6 +228,7 @@ impl Stack {
             },
             admin_token: admin_token(&data)?,
             keys_dir: data.join("keys"),
+            signal_tokens: SignalTokens::generate(),
             cluster,
             services: vec![],
         };
@@ -243,6 +258,7 @@ impl Stack {
         let bind = |port: u16| format!("127.0.0.1:{port}");
         const CARD: &str = "/.well-known/agent-card.json";
         let services = [
+            signals::transmitter(ports.ssf, &u.ssf, &keys, &self.signal_tokens),
             Service {
                 name: "idp",
                 port: ports.idp,
@@ -349,6 +365,7 @@ impl Stack {
                 .collect(),
             },
         ];
+        let services = signals::connect(services, &u.ssf, &self.signal_tokens);
         let http = reqwest::Client::new();
         for s in services {
             let child = spawn(opts, &s, &self.urls.database)?;
@@ -497,6 +514,7 @@ fn spawn(opts: &Options, s: &Service, database_url: &str) -> anyhow::Result<Chil
 fn prefix(name: &str) -> String {
     let colours: HashMap<&str, u8> = [
         ("idp", 33),
+        ("ssf", 93),
         ("verify-rar", 35),
         ("graph", 34),
         ("concierge", 32),
@@ -525,5 +543,123 @@ impl Stack {
             .iter()
             .filter_map(|(name, child)| child.id().map(|pid| (name.clone(), pid)))
             .collect()
+    }
+}
+
+/// The variable that holds each service's listen address (`<NAME>_BIND`).
+fn bind_var(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "idp" => "IDP_BIND",
+        "ssf" => "SSF_BIND",
+        "verify-rar" => "VR_BIND",
+        "graph" => "GRAPH_BIND",
+        "concierge" => "CONCIERGE_BIND",
+        "banking" => "BANKING_BIND",
+        "iam" => "IAM_BIND",
+        "entra" => "ENTRA_BIND",
+        _ => return None,
+    })
+}
+
+/// Where each service answers "healthy" (the same paths [`Stack::start`] waits on).
+fn health_path(name: &str) -> &'static str {
+    match name {
+        "verify-rar" => "/v1/sys/health",
+        "concierge" | "banking" | "iam" | "entra" => "/.well-known/agent-card.json",
+        _ => "/health",
+    }
+}
+
+impl Stack {
+    /// Starts one more instance of `name`, a service this stack already runs, as a replica
+    /// behind a load balancer would be: the first instance's exact environment (read from
+    /// `/proc/<pid>/environ`, so whatever [`Stack::start`] configures is carried over, the
+    /// shared `IDP_ISSUER` and public URLs included), on a free port, against the same database.
+    /// `set` overrides single variables. What must differ per replica is set here: the listen
+    /// address, and for verify-rar `VR_INSTANCE_ID` (`verify-rar-<n>`, n = 1, 2, …) and
+    /// `VR_AUDIT_LOG` (its own hash chain, `audit-<n>.jsonl` beside the first). Logs go to
+    /// `<log_dir>/replica-<n>/`.
+    /// Returns the replica's base URL; [`Stack::stop`] stops it with the rest.
+    pub async fn start_replica(
+        &mut self,
+        opts: &Options,
+        name: &str,
+        set: &[(&'static str, String)],
+    ) -> anyhow::Result<String> {
+        let name: &'static str = SERVICES
+            .iter()
+            .chain(["ssf"].iter())
+            .find(|s| **s == name)
+            .copied()
+            .with_context(|| format!("{name} is not a service of the stack"))?;
+        let pid = self
+            .services
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, c)| c.id())
+            .with_context(|| format!("{name} is not running"))?;
+        let bind = bind_var(name).with_context(|| format!("{name} has no listen variable"))?;
+        // The first instance is number 0 (`verify-rar-0`), replicas count on from 1.
+        let n = self
+            .services
+            .iter()
+            .filter(|(n, _)| n == name || n.starts_with(&format!("{name}#")))
+            .count();
+        let environ = std::fs::read(format!("/proc/{pid}/environ"))
+            .with_context(|| format!("reading the environment of {name}"))?;
+        let port = postgres::free_port()?;
+        let mut env: Vec<(&'static str, String)> = vec![];
+        let mut database_url = self.urls.database.clone();
+        for pair in environ.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+            let pair = String::from_utf8_lossy(pair);
+            let Some((k, v)) = pair.split_once('=') else {
+                continue;
+            };
+            if k == "DATABASE_URL" {
+                database_url = v.to_owned();
+            } else if k
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                // `Service` names variables with `'static` keys; a replica's come from the first
+                // instance at run time: a few short strings per replica, for the process's life.
+                env.push((Box::leak(k.to_owned().into_boxed_str()), v.to_owned()));
+            }
+        }
+        let mut own = vec![(bind, format!("127.0.0.1:{port}"))];
+        if name == "verify-rar" {
+            own.push(("VR_INSTANCE_ID", format!("verify-rar-{n}")));
+            let first = env
+                .iter()
+                .find(|(k, _)| *k == "VR_AUDIT_LOG")
+                .map(|(_, v)| PathBuf::from(v))
+                .unwrap_or_else(|| PathBuf::from(".data/verify-rar/audit.jsonl"));
+            let log = first.with_file_name(format!("audit-{n}.jsonl"));
+            own.push(("VR_AUDIT_LOG", log.display().to_string()));
+        }
+        for (k, v) in own.into_iter().chain(set.iter().cloned()) {
+            env.retain(|(key, _)| *key != k);
+            env.push((k, v));
+        }
+        let replica_opts = Options {
+            log_dir: opts
+                .log_dir
+                .as_ref()
+                .map(|d| d.join(format!("replica-{n}"))),
+            ..opts.clone()
+        };
+        let s = Service {
+            name,
+            port,
+            health: health_path(name),
+            env,
+        };
+        let child = spawn(&replica_opts, &s, &database_url)?;
+        let label = format!("{name}#{n}");
+        self.services.push((label.clone(), child));
+        let http = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}{}", s.health);
+        self.wait_healthy(&http, &label, &url).await?;
+        Ok(format!("http://{}:{port}", opts.host))
     }
 }

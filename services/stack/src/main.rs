@@ -2,7 +2,7 @@
 //!
 //! Configuration (environment): `DATABASE_URL` to use an existing Postgres instead of the
 //! embedded one, `DATA_DIR` (default `.data`), `STACK_HOST` (localhost), and each port:
-//! `PG_PORT` (55432), `IDP_PORT` (8081), `VR_PORT` (8200), `GRAPH_PORT` (8094),
+//! `PG_PORT` (55432), `IDP_PORT` (8081), `SSF_PORT` (8082), `VR_PORT` (8200), `GRAPH_PORT` (8094),
 //! `CONCIERGE_PORT` (8090), `BANKING_PORT` (8091), `IAM_PORT` (8092), `ENTRA_PORT` (8093).
 //! `LLM_BASE_URL`, `LLM_MODEL`, `LLM_API_KEY`: the concierge's optional LLM planner.
 
@@ -28,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
         ports: Ports {
             postgres: port("PG_PORT", Ports::DEMO.postgres)?,
             idp: port("IDP_PORT", Ports::DEMO.idp)?,
+            ssf: port("SSF_PORT", Ports::DEMO.ssf)?,
             verify_rar: port("VR_PORT", Ports::DEMO.verify_rar)?,
             graph: port("GRAPH_PORT", Ports::DEMO.graph)?,
             concierge: port("CONCIERGE_PORT", Ports::DEMO.concierge)?,

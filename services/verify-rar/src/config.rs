@@ -47,6 +47,9 @@ pub struct Config {
     /// `VR_LOG_JSON`
     pub log_json: bool,
     pub failpoint: Option<Failpoint>,
+    /// `SSF_URL` + `SSF_TOKEN`: receive CAEP `session-revoked` and revoke that session's leases
+    /// (`crate::signals`). Pushes arrive at `<bound address>/ssf/events`. `None`: no signals.
+    pub signals: Option<kit::ssf::ReceiverSettings>,
 }
 
 impl std::fmt::Debug for Config {
@@ -93,6 +96,7 @@ impl Config {
             token_ttl_secs: 300,
             log_json: false,
             failpoint: None,
+            signals: None,
         }
     }
 
@@ -136,6 +140,7 @@ impl Config {
             c.token_ttl_secs = v.parse().context("VR_TOKEN_TTL_SECS must be seconds")?;
         }
         c.log_json = var("VR_LOG_JSON").is_some_and(|v| v == "1" || v == "true");
+        c.signals = kit::ssf::ReceiverSettings::from_vars(var)?;
         c.validate()?;
         Ok(c)
     }

@@ -299,10 +299,12 @@ pub async fn issue(
         .to_ascii_lowercase();
     let (kind, action) = (detail.kind.as_str(), detail.action().unwrap_or_default());
 
-    // 1. The intent, committed before the role exists.
-    let client = state.pool.get().await?;
-    client
-        .execute(
+    // 1. The intent, committed before the role exists. Its commit need not wait for the disk:
+    //    the role's own transaction (step 2) commits durably after it, and the WAL is flushed in
+    //    order, so a role that survives a crash always finds its intent.
+    let mut client = state.pool.get().await?;
+    let tx = kit::pg::deferred_transaction(&mut client).await?;
+    tx.execute(
             "INSERT INTO leases (lease_id, role, pg_user, state, instance_id, token_accessor, jti, sid, owner,
                                  rar_type, rar_action, fingerprint, rar_summary, grant_id, expires_at, max_expires_at)
              VALUES ($1, $2, $3, 'creating', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
@@ -313,6 +315,7 @@ pub async fn issue(
             ],
         )
         .await?;
+    tx.commit().await?;
 
     // 2. The role, its marker, its grants and the ledger's grant row: all or nothing.
     let bindings = Bindings {
@@ -351,13 +354,16 @@ pub async fn issue(
         )));
     }
 
-    // 3. The record: the lease is live.
-    client
-        .execute(
-            "UPDATE leases SET state = 'active' WHERE lease_id = $1 AND state = 'creating'",
-            &[&lease_id],
-        )
-        .await?;
+    // 3. The record: the lease is live. Not waiting for the disk here loses nothing: a crash that
+    //    forgets it leaves the lease `creating`, and the role is revoked at restart (reconcile)
+    //    or by the reaper; the issuance itself is in the audit log, written durably next.
+    let tx = kit::pg::deferred_transaction(&mut client).await?;
+    tx.execute(
+        "UPDATE leases SET state = 'active' WHERE lease_id = $1 AND state = 'creating'",
+        &[&lease_id],
+    )
+    .await?;
+    tx.commit().await?;
     Ok(Issued {
         lease_id,
         username: name,
@@ -408,8 +414,13 @@ async fn drop_role(client: &impl GenericClient, name: &str) -> Result<()> {
     {
         return Ok(());
     }
+    // Neither statement waits for the disk: each caller commits the lease row's new state
+    // durably afterwards, which flushes these too (the WAL is flushed in order); reconcile at
+    // start-up redoes an orphan's drop that a crash forgot.
     client
-        .batch_execute(&format!("ALTER ROLE {q} NOLOGIN"))
+        .batch_execute(&format!(
+            "SELECT set_config('synchronous_commit', 'off', true); ALTER ROLE {q} NOLOGIN"
+        ))
         .await?;
     client
         .execute(
@@ -419,7 +430,7 @@ async fn drop_role(client: &impl GenericClient, name: &str) -> Result<()> {
         .await?;
     client
         .batch_execute(&format!(
-            "REASSIGN OWNED BY {q} TO CURRENT_USER; DROP OWNED BY {q}; DROP ROLE IF EXISTS {q}"
+            "SELECT set_config('synchronous_commit', 'off', true); REASSIGN OWNED BY {q} TO CURRENT_USER; DROP OWNED BY {q}; DROP ROLE IF EXISTS {q}"
         ))
         .await?;
     Ok(())
@@ -592,6 +603,29 @@ async fn record_revocations(state: &AppState, leases: &[Lease], kind: &str, reas
         e.rar_summary = Some(lease.rar_summary.clone());
         e.reason = Some(reason.into());
         state.record_denial(&e).await;
+    }
+}
+
+/// Revokes every live lease of session `sid` (a CAEP `session-revoked` arrived): each role
+/// loses its login, its connections are terminated, and it is dropped, exactly as a revocation
+/// over the API, with one `lease_revoked` event each. Returns what it revoked.
+pub async fn revoke_session(state: &AppState, sid: &str, reason: &str) -> Result<Vec<Lease>> {
+    let mut all = vec![];
+    loop {
+        let batch = revoke_where(
+            state,
+            // Intents (`creating`) are left to their issuer mid-flight; the caller sweeps again
+            // once they have settled (see `crate::signals`).
+            "state = 'active' AND sid = $1",
+            &[&sid],
+            reason,
+        )
+        .await?;
+        record_revocations(state, &batch, "lease_revoked", reason).await;
+        if batch.is_empty() {
+            return Ok(all);
+        }
+        all.extend(batch);
     }
 }
 

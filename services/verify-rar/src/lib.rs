@@ -14,6 +14,7 @@
 //! - [`leases`]: issue, renew, revoke, the reaper, and crash reconciliation (read its docs).
 //! - [`audit`]: the hash-chained JSON-lines audit log and its verifier.
 //! - [`store`], [`state`], [`config`]: tokens and roles tables, shared state, configuration.
+//! - [`signals`]: a CAEP `session-revoked` from the transmitter revokes that session's leases.
 //!
 //! Invariants: no role exists without a lease row naming it (intent first); no RAR value is
 //! ever part of SQL text; no credential is handed out without its audit line.
@@ -25,6 +26,7 @@ pub mod idp;
 pub mod leases;
 pub mod roles;
 pub mod routes;
+pub mod signals;
 pub mod state;
 pub mod store;
 pub mod vault;
@@ -56,7 +58,9 @@ pub async fn serve(
             }
         }
     });
-    let app = router(state);
+    // Shared signals: a revoked session's leases are revoked at once (see `signals`).
+    let signals = signals::start(&state, &format!("http://{}", listener.local_addr()?)).await;
+    let app = router(state).merge(signals);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -91,11 +91,17 @@ impl AppState {
 
     /// Records one decision: a line in the audit log (must succeed) and a security event in our
     /// `events` table with `NOTIFY` (best effort: logged if the database is unreachable).
+    ///
+    /// The audit line is flushed to disk before this returns; it is the issuer's record. The
+    /// events row is its live copy for watchers, so its commit does not wait for the disk
+    /// ([`kit::events::Commit::Deferred`]): a crash can lose the copy, not the record.
     pub async fn record(&self, event: &SecurityEvent) -> anyhow::Result<()> {
         self.audit.append(event)?;
         match self.pool.get().await {
             Ok(client) => {
-                if let Err(e) = kit::events::emit(&client, event).await {
+                if let Err(e) =
+                    kit::events::emit_on(&client, event, kit::events::Commit::Deferred).await
+                {
                     tracing::warn!(error = %e, "security event not stored");
                 }
             }

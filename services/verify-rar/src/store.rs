@@ -49,11 +49,14 @@ pub fn random_alnum(n: usize) -> String {
         .collect()
 }
 
+/// Stores a Vault token minted at login. The commit does not wait for the disk: a crash that
+/// forgets the token makes its holder log in again, nothing more (the login itself is in the
+/// audit log, written durably right after).
 pub async fn insert_token(pool: &Pool, token: &str, t: &TokenRecord) -> Result<(), Error> {
-    let client = pool.get().await?;
+    let mut client = pool.get().await?;
     let rar = serde_json::to_value(&t.rar).map_err(anyhow::Error::from)?;
-    client
-        .execute(
+    let tx = kit::pg::deferred_transaction(&mut client).await?;
+    tx.execute(
             "INSERT INTO tokens (accessor, token_hash, jti, sid, sub, email, approval_id, actor_chain, login_role, jwt, rar, paths, issued_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, to_timestamp($13::bigint), to_timestamp($14::bigint))",
             &[
@@ -63,12 +66,12 @@ pub async fn insert_token(pool: &Pool, token: &str, t: &TokenRecord) -> Result<(
         )
         .await?;
     // Expired tokens are of no use to anyone; sweep them on the way.
-    client
-        .execute(
-            "DELETE FROM tokens WHERE expires_at < now() - interval '1 hour'",
-            &[],
-        )
-        .await?;
+    tx.execute(
+        "DELETE FROM tokens WHERE expires_at < now() - interval '1 hour'",
+        &[],
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -94,7 +94,11 @@ async fn decide(
 ) -> Result<Json<Value>, Error> {
     let user = user_of(principal)?;
     if !super::plain_id(id) {
-        return Err(Error::api(axum::http::StatusCode::CONFLICT, "not_pending", "no pending approval with this id for you"));
+        return Err(Error::api(
+            axum::http::StatusCode::CONFLICT,
+            "not_pending",
+            "no pending approval with this id for you",
+        ));
     }
     let db = state.pool.get().await?;
     let a = approvals::decide(&db, id, &user.sub, approve)

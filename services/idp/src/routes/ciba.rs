@@ -161,7 +161,13 @@ pub async fn bc_authorize(
     let (approval, auth_req_id) = match created {
         Ok(x) => x,
         Err(e) => {
-            sessions::revoke(&mut db, &session.id, "approval could not be created").await?;
+            sessions::revoke(
+                &mut db,
+                &session.id,
+                "approval could not be created",
+                crate::store::outbox::RevokedBy::System,
+            )
+            .await?;
             return Err(e.into());
         }
     };

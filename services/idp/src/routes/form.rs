@@ -39,7 +39,10 @@ impl Params {
         for (k, v) in url::form_urlencoded::parse(body) {
             // Postgres text cannot hold NUL, and no OAuth parameter needs one.
             if k.contains('\0') || v.contains('\0') {
-                return Err(OAuthError::invalid_request(format!("parameter {} contains a NUL character", k.replace('\0', ""))));
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} contains a NUL character",
+                    k.replace('\0', "")
+                )));
             }
             if map.insert(k.to_string(), v.into_owned()).is_some() {
                 return Err(OAuthError::invalid_request(format!(

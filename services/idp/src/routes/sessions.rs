@@ -12,7 +12,10 @@ use crate::{
     auth::Principal,
     error::Error,
     state::AppState,
-    store::sessions::{self, Session},
+    store::{
+        outbox::RevokedBy,
+        sessions::{self, Session},
+    },
 };
 
 pub async fn list(
@@ -47,8 +50,8 @@ pub async fn revoke(
         .await?
         .ok_or_else(|| Error::not_found("no such session"))?;
     let (by, initiator) = match &principal {
-        Principal::Admin => ("admin", "admin"),
-        Principal::User(c) if c.sub == session.user_id => ("user", "user"),
+        Principal::Admin => ("admin", RevokedBy::Admin),
+        Principal::User(c) if c.sub == session.user_id => ("user", RevokedBy::User),
         Principal::User(_) => return Err(Error::not_found("no such session")),
     };
     // The body is optional: `{"reason": "..."}` or nothing.
@@ -71,12 +74,12 @@ pub async fn revoke(
         .filter(|c| !c.is_control())
         .take(200)
         .collect();
-    let changed = sessions::revoke(&mut db, &id, &reason).await?;
+    let changed = sessions::revoke(&mut db, &id, &reason, initiator).await?;
     if changed {
         let mut event = state.event("session_revoked", Outcome::Info);
         event.user = Some(session.email);
         event.session = Some(id.clone());
-        event.reason = Some(format!("{initiator}: {reason}"));
+        event.reason = Some(format!("{by}: {reason}"));
         state.emit(event).await?;
     }
     Ok(Json(json!({"id": id, "revoked": true, "changed": changed})))

@@ -20,6 +20,7 @@ use crate::{
     state::AppState,
     store::{
         codes::{self, Refresh, RefreshGrant},
+        outbox::RevokedBy,
         sessions::{self, Session},
         users,
     },
@@ -165,7 +166,13 @@ async fn refresh(state: &AppState, p: &Params, caller: Option<Caller>) -> Result
     let grant = match codes::rotate_refresh(&db, presented).await? {
         Refresh::Rotated(g) => g,
         Refresh::Reused(g) => {
-            sessions::revoke(&mut db, &g.session_id, "refresh token reused").await?;
+            sessions::revoke(
+                &mut db,
+                &g.session_id,
+                "refresh token reused",
+                RevokedBy::System,
+            )
+            .await?;
             let mut event = state.event("session_revoked", Outcome::Denied);
             event.session = Some(g.session_id);
             event.reason =

@@ -128,6 +128,56 @@ pub async fn create(client: &Client, n: &NewApproval<'_>) -> anyhow::Result<(App
     Ok((approval, auth_req_id))
 }
 
+/// Benchmark mode only (`IDP_BENCH_AUTO_APPROVE`): records an approval that nobody was asked
+/// for, already decided and consumed by the token `jti` minted under it, so the audit trail
+/// still has an approval id to join on; with `write_window` (tier 2) the session's writes are
+/// covered as after a real approval. Returns its id.
+pub async fn create_auto_approved(
+    tx: &tokio_postgres::Transaction<'_>,
+    n: &NewApproval<'_>,
+    jti: &str,
+    write_window: Option<Duration>,
+) -> anyhow::Result<String> {
+    let id = format!("apr_{}", kit::random_id(12));
+    tx.execute(
+        "INSERT INTO approvals (id, auth_req_hash, user_id, session_id, client_id, requested_by, chain, audience,
+             authorization_details, fingerprint, summary, binding_code, tier, status, pending_token, poll_interval,
+             expires_at, decided_at, issued_jti)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'consumed', $14, $15,
+             now() + make_interval(secs => $16), now(), $17)",
+        &[
+            &id,
+            &kit::sha256_hex(kit::random_id(32)),
+            &n.user_id,
+            &n.session_id,
+            &n.client_id,
+            &n.requested_by,
+            &serde_json::to_value(n.chain)?,
+            &n.audience,
+            &n.authorization_details,
+            &n.fingerprint,
+            &n.summary,
+            &binding_code(),
+            &i32::from(n.tier),
+            &n.pending_token,
+            &(n.poll_interval.as_secs() as i32),
+            &n.ttl.as_secs_f64(),
+            &jti,
+        ],
+    )
+    .await?;
+    if let Some(window) = write_window {
+        tx.execute(
+            "INSERT INTO session_write_grants (session_id, approval_id, valid_until)
+             VALUES ($1, $2, now() + make_interval(secs => $3))
+             ON CONFLICT (session_id) DO UPDATE SET approval_id = $2, valid_until = now() + make_interval(secs => $3)",
+            &[&n.session_id, &id, &window.as_secs_f64()],
+        )
+        .await?;
+    }
+    Ok(id)
+}
+
 /// A short code shown both where the agent waits and on the phone, so the user can tell that
 /// the request on the phone is the one they started.
 fn binding_code() -> String {

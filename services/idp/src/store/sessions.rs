@@ -106,12 +106,22 @@ pub async fn list_all(client: &Client) -> anyhow::Result<Vec<Session>> {
 }
 
 /// Ends the session. `Ok(false)` if it was already revoked or does not exist. Pending approvals
-/// of the session are denied with it, so nothing minted later can outlive it.
-pub async fn revoke(client: &mut Client, id: &str, reason: &str) -> anyhow::Result<bool> {
+/// of the session are denied with it, so nothing minted later can outlive it. The CAEP
+/// `session-revoked` for the transmitter is queued in the same transaction (`by` names who
+/// ended it), so no revocation goes unreported.
+pub async fn revoke(
+    client: &mut Client,
+    id: &str,
+    reason: &str,
+    by: super::outbox::RevokedBy,
+) -> anyhow::Result<bool> {
     let tx = client.transaction().await?;
     let n = tx
         .execute("UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &reason])
         .await?;
+    if n == 1 {
+        super::outbox::session_revoked(&tx, id, reason, by).await?;
+    }
     tx.execute("UPDATE approvals SET status = 'denied', decided_at = now() WHERE session_id = $1 AND status = 'pending'", &[&id])
         .await?;
     tx.execute(

@@ -118,7 +118,7 @@ async fn an_actor_not_named_in_may_act_is_refused_as_chain_splicing() {
 
 #[tokio::test]
 async fn unregistered_and_suspended_actors_are_refused() {
-    let app = spawn_app().await;
+    let app = spawn_app_tolerating_refusals().await;
     let alice = app.sign_in("alice@example.com").await;
     let rogue = AgentIdentity {
         spiffe_id: "spiffe://demo.local/agent/rogue".into(),
@@ -169,7 +169,7 @@ async fn unregistered_and_suspended_actors_are_refused() {
 
 #[tokio::test]
 async fn authority_only_narrows_and_stays_within_the_ceiling() {
-    let app = spawn_app().await;
+    let app = spawn_app_tolerating_refusals().await;
     let alice = app.sign_in("alice@example.com").await;
     let t1 = app
         .hop1(

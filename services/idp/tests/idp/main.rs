@@ -13,4 +13,5 @@ mod oidc;
 mod policy;
 mod scim;
 mod sessions;
+mod signals;
 mod support;

@@ -787,7 +787,7 @@ async fn malformed_requests_are_400_in_the_scim_shape() {
 
 #[tokio::test]
 async fn delete_user_and_the_admin_role_are_never_minted_and_still_enforced() {
-    let app = spawn_app().await;
+    let app = spawn_app_tolerating_refusals().await;
     let alice = app.sign_in(ALICE).await;
     let claims = claims_of(&alice.access_token);
     let bob = user_id(&app, &alice.access_token, BOB).await;

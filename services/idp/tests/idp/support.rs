@@ -46,6 +46,17 @@ fn repo() -> PathBuf {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] for a test that makes one session collect many refusals on purpose: the
+/// anomaly rule (which would end that session after three) is off.
+pub async fn spawn_app_tolerating_refusals() -> TestApp {
+    spawn_app_with(|c| c.signals.anomaly_denials = 0).await
+}
+
+/// [`spawn_app`] with the configuration adjusted by `tweak` before the idp is built.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut idp::Config)) -> TestApp {
     let db_url = stack::testing::fresh_database().await.expect("database");
     let db_url_kept = db_url.clone();
     let dir = std::env::temp_dir().join(format!("idp-test-{}", kit::random_id(8)));
@@ -74,6 +85,7 @@ pub async fn spawn_app() -> TestApp {
     config.policy_dir = policy_dir.clone();
     config.admin_token = Some(ADMIN.into());
     config.policy_poll = Duration::from_millis(100);
+    tweak(&mut config);
     let app = idp::Application::build(config).await.expect("idp builds");
     let url = app.issuer().to_owned();
     tokio::spawn(app.run_until(std::future::pending()));

@@ -464,8 +464,15 @@ async fn rpc<A: Agent>(
     let body = match axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            let e = RpcError::new(codes::INVALID_REQUEST, format!("the request is larger than {MAX_REQUEST_BYTES} bytes"));
-            return (StatusCode::PAYLOAD_TOO_LARGE, Json(rpc_error(&Value::Null, &e))).into_response();
+            let e = RpcError::new(
+                codes::INVALID_REQUEST,
+                format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
+            );
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(rpc_error(&Value::Null, &e)),
+            )
+                .into_response();
         }
     };
     let envelope: Value = match serde_json::from_slice(&body) {

@@ -16,3 +16,4 @@ mod interop;
 mod issue;
 mod refusals;
 mod revocation;
+mod signals;

@@ -2,7 +2,11 @@
 //! invalid JSON, missing, extra and mistyped fields, oversized bodies and unicode edge cases.
 //! Each must be answered in its protocol's own error shape: never a 5xx, never a panic.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it stands")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly where it stands"
+)]
 
 use e2e::Platform;
 use reqwest::Method;
@@ -35,7 +39,14 @@ struct Case {
 }
 
 fn case(what: &str, method: Method, url: String, shape: Shape) -> Case {
-    Case { what: what.into(), method, url, headers: vec![], body: vec![], shape }
+    Case {
+        what: what.into(),
+        method,
+        url,
+        headers: vec![],
+        body: vec![],
+        shape,
+    }
 }
 
 impl Case {
@@ -58,25 +69,54 @@ async fn check(http: &reqwest::Client, c: Case) {
     for (k, v) in &c.headers {
         req = req.header(*k, v);
     }
-    let resp = req.send().await.unwrap_or_else(|e| panic!("{}: no answer: {e}", c.what));
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}: no answer: {e}", c.what));
     let status = resp.status();
-    let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let text = resp.text().await.unwrap();
     assert!(!status.is_server_error(), "{}: {status} {text}", c.what);
-    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{}: {status} is not JSON: {text:?}", c.what));
+    let body: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{}: {status} is not JSON: {text:?}", c.what));
     let ok = match c.shape {
         Shape::OAuth => status.is_client_error() && body["error"].is_string(),
-        Shape::Api => status.is_client_error() && body["error"]["code"].is_string() && body["error"]["message"].is_string(),
+        Shape::Api => {
+            status.is_client_error()
+                && body["error"]["code"].is_string()
+                && body["error"]["message"].is_string()
+        }
         Shape::Scim => {
             status.is_client_error()
                 && content_type.starts_with("application/scim+json")
                 && body["schemas"] == json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
         }
-        Shape::Graph => status.is_client_error() && body["error"]["code"].is_string() && body["error"]["message"].is_string(),
-        Shape::Vault => status.is_client_error() && content_type == "application/json" && body["errors"].is_array(),
-        Shape::JsonRpc => body["jsonrpc"] == "2.0" && body["error"]["code"].is_i64() && body["error"]["message"].is_string(),
+        Shape::Graph => {
+            status.is_client_error()
+                && body["error"]["code"].is_string()
+                && body["error"]["message"].is_string()
+        }
+        Shape::Vault => {
+            status.is_client_error()
+                && content_type == "application/json"
+                && body["errors"].is_array()
+        }
+        Shape::JsonRpc => {
+            body["jsonrpc"] == "2.0"
+                && body["error"]["code"].is_i64()
+                && body["error"]["message"].is_string()
+        }
     };
-    assert!(ok, "{}: expected the {:?} error shape, got {status} {content_type} {text}", c.what, c.shape);
+    assert!(
+        ok,
+        "{}: expected the {:?} error shape, got {status} {content_type} {text}",
+        c.what, c.shape
+    );
 }
 
 #[tokio::test]
@@ -91,7 +131,10 @@ async fn every_public_endpoint_answers_malformed_input_in_its_protocols_error_sh
     let rtl = "alice\u{202e}@example.com\u{0}";
     let basic = |id: &str, secret: &str| {
         use base64::Engine as _;
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        )
     };
     use Method as M;
     use Shape::*;
@@ -184,15 +227,40 @@ async fn every_public_endpoint_answers_malformed_input_in_its_protocols_error_sh
     ];
     // A server may close a connection after refusing a body it did not read; fresh connections
     // keep one refusal from turning into the next case's transport error.
-    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     for c in cases {
         check(&http, c).await;
     }
     // Nothing above took a service down.
-    for health in [format!("{idp}/health"), format!("{}/v1/sys/health", urls.verify_rar), format!("{}/health", urls.graph), format!("{}/health", urls.concierge)] {
-        assert!(p.http.get(&health).send().await.unwrap().status().is_success(), "{health} still healthy");
+    for health in [
+        format!("{idp}/health"),
+        format!("{}/v1/sys/health", urls.verify_rar),
+        format!("{}/health", urls.graph),
+        format!("{}/health", urls.concierge),
+    ] {
+        assert!(
+            p.http
+                .get(&health)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .is_success(),
+            "{health} still healthy"
+        );
     }
     for agent in [&urls.banking, &urls.iam, &urls.entra] {
-        assert!(p.http.get(format!("{agent}/.well-known/agent-card.json")).send().await.unwrap().status().is_success());
+        assert!(
+            p.http
+                .get(format!("{agent}/.well-known/agent-card.json"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .is_success()
+        );
     }
 }

@@ -12,4 +12,5 @@ mod s1_transfer;
 mod s2_delete;
 mod s3_onboard;
 mod s4_sensitive;
+mod s5_session_killed;
 mod steps;

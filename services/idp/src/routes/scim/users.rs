@@ -26,6 +26,7 @@ use crate::{
     error::ScimError,
     state::AppState,
     store::{
+        outbox::{self, RevokedBy},
         scim::{self as store, ADMINS, ScimUser},
         sessions,
     },
@@ -60,7 +61,7 @@ async fn end_sessions(
     let reason = format!("scim {action} by {}", chain_display(&claims.chain_names()));
     let mut ended = 0;
     for id in store::unrevoked_sessions(db, &user.id).await? {
-        if sessions::revoke(db, &id, &reason).await? {
+        if sessions::revoke(db, &id, &reason, RevokedBy::Admin).await? {
             ended += 1;
             let mut event = state.event("session_revoked", Outcome::Info);
             event.user = Some(user.email.clone());
@@ -328,6 +329,13 @@ pub async fn patch_user(
             UserChange::Deactivate => {
                 // Inactive first, so no new sign-in can start while the sessions end.
                 store::set_active(&db, &user.id, false).await?;
+                // CAEP credential-change: the user's password no longer signs them in.
+                let reason = format!(
+                    "scim deactivate_user by {}",
+                    chain_display(&claims.chain_names())
+                );
+                outbox::credential_revoked(&**db, &user.id, &user.email, &reason, RevokedBy::Admin)
+                    .await?;
                 end_sessions(&state, &mut db, &user, &claims, change.action()).await?;
             }
             UserChange::GrantAdmin => {
