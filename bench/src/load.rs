@@ -45,6 +45,11 @@ impl Samples {
         self.quantile(0.99)
     }
 
+    /// The worst sample.
+    pub fn max(&self) -> f64 {
+        self.ms.iter().copied().fold(0.0, f64::max)
+    }
+
     pub fn len(&self) -> usize {
         self.ms.len()
     }

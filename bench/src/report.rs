@@ -142,11 +142,13 @@ pub fn render(m: &Measured) -> String {
     );
     let _ = writeln!(
         o,
-        "| session revoked → every receiver refusing | ≤ 250 ms | {} | the revocation request itself: {} | {:.2}× | {} |",
-        lat(&s.revoked_all),
+        "| session revoked → every receiver refusing | ≤ 250 ms | median {} / worst {} of {} | the revocation request itself: {} | {:.2}× | {} |",
+        f(s.revoked_all.p50()),
+        f(s.revoked_all.max()),
+        s.revoked_all.len(),
         lat(&s.revoke_request),
         s.revoked_all.p50() / s.revoke_request.p50(),
-        verdict(s.revoked_all.p99() <= 250.0)
+        verdict(s.revoked_all.max() <= 250.0)
     );
 
     let _ = writeln!(o, "\n### Token exchange under load\n");

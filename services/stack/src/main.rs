@@ -56,6 +56,10 @@ async fn main() -> anyhow::Result<()> {
         opts.root.join("infra").is_dir(),
         "run the stack from the repository root (infra/ not found)"
     );
+    let planner = match &opts.concierge_llm {
+        Some(llm) => format!("LLM planner ({} at {})", llm.model, llm.base_url),
+        None => "deterministic planner (offline; set LLM_BASE_URL for a model)".to_owned(),
+    };
     let mut stack = Stack::start(opts).await?;
     println!();
     println!(
@@ -67,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
         stack.urls.verify_rar
     );
     println!("  Sign in as alice@example.com or bob@example.com, password demo-password");
+    println!("  The concierge plans with the {planner}.");
     println!("  Ctrl-C stops everything.");
     println!();
     let outcome = tokio::select! {
