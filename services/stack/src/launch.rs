@@ -209,6 +209,8 @@ impl Stack {
                     port: pg_port,
                     durable: true,
                 })?;
+                // If this process dies without stopping it (a crash, SIGKILL), the cluster stops too.
+                c.stop_with_this_process(false)?;
                 let url = c.url(postgres::DATABASE);
                 (Some(c), url)
             }
@@ -461,7 +463,8 @@ fn spawn(opts: &Options, s: &Service, database_url: &str) -> anyhow::Result<Chil
         .envs(s.env.iter().map(|(k, v)| (*k, v.as_str())))
         .env(
             "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            // Postgres NOTICEs (e.g. "schema already exists") are not news.
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info,tokio_postgres=warn".into()),
         )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

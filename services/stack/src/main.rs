@@ -13,7 +13,7 @@ use stack::launch::{LlmEndpoint, Options, Ports, Stack};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    kit::telemetry::init("info", false);
+    kit::telemetry::init("info,tokio_postgres=warn", false);
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let port = |k: &str, d: u16| -> anyhow::Result<u16> {
         var(k)
@@ -62,12 +62,17 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut stack = Stack::start(opts).await?;
     println!();
+    println!("  The platform is up.");
     println!(
-        "  The platform is up. Identity provider: {}",
-        stack.urls.idp
+        "  Concierge (A2A 1.0): {}/.well-known/agent-card.json",
+        stack.urls.concierge
     );
     println!(
-        "  Credential issuer (Vault API): {}   Admin token: .data/admin-token",
+        "  Identity provider:   {}   Signals (SSF): {}",
+        stack.urls.idp, stack.urls.ssf
+    );
+    println!(
+        "  Credential issuer:   {} (Vault API)   Admin token: .data/admin-token",
         stack.urls.verify_rar
     );
     println!("  Sign in as alice@example.com or bob@example.com, password demo-password");

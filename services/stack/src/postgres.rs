@@ -139,7 +139,26 @@ impl Cluster {
         Ok(())
     }
 
-    /// A shell command that stops this cluster; used by the watchdog that outlives test binaries.
+    /// Starts a small watchdog process that stops this cluster (and, with `remove_data`, deletes
+    /// its directory) as soon as the current process is gone, however it ends: a Postgres started
+    /// by `pg_ctl` is a daemon and would otherwise outlive a crashed or killed owner.
+    pub fn stop_with_this_process(&self, remove_data: bool) -> anyhow::Result<()> {
+        let watch = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop}",
+            pid = std::process::id(),
+            stop = self.stop_command(remove_data)
+        );
+        Command::new("sh")
+            .args(["-c", &watch])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting the cluster's watchdog")?;
+        Ok(())
+    }
+
+    /// A shell command that stops this cluster; used by the watchdog that outlives its owner.
     pub fn stop_command(&self, remove_data: bool) -> String {
         let pg_ctl = self.bin.join("pg_ctl");
         let runuser = if self.as_postgres_user {

@@ -4,7 +4,7 @@
 //! binary exits (however it exits), so no test run leaves a server or a data directory behind.
 //! With `DATABASE_URL` set, tests create their databases on that server instead.
 
-use std::{process::Command, sync::OnceLock};
+use std::sync::OnceLock;
 
 use crate::postgres::{Cluster, Options};
 
@@ -32,18 +32,8 @@ fn start_cluster() -> anyhow::Result<String> {
         port: None,
         durable: false,
     })?;
-    // The watchdog waits for this process to end, then stops the cluster and removes its data.
-    let watch = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop}",
-        pid = std::process::id(),
-        stop = cluster.stop_command(true)
-    );
-    Command::new("sh")
-        .args(["-c", &watch])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
+    // Stopped and removed when this test binary exits, however it exits.
+    cluster.stop_with_this_process(true)?;
     Ok(cluster.url("{db}"))
 }
 
