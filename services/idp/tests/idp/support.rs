@@ -58,7 +58,6 @@ pub async fn spawn_app_tolerating_refusals() -> TestApp {
 /// [`spawn_app`] with the configuration adjusted by `tweak` before the idp is built.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut idp::Config)) -> TestApp {
     let db_url = stack::testing::fresh_database().await.expect("database");
-    let db_url_kept = db_url.clone();
     let dir = std::env::temp_dir().join(format!("idp-test-{}", kit::random_id(8)));
     let keys_dir = dir.join("keys");
     let policy_dir = dir.join("policy");
@@ -98,7 +97,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut idp::Config)) -> TestApp {
         http,
         keys_dir,
         policy_dir,
-        db_url: db_url_kept,
+        db_url,
         agents,
     }
 }
