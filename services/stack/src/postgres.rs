@@ -334,6 +334,21 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
+///
+/// Chosen at random below the kernel's ephemeral range (32768–60999 on Linux): a port from that
+/// range (what binding port 0 gives) can be handed to an outgoing connection between our check
+/// and the service binding it, which happens when several stacks start at once.
 pub fn free_port() -> anyhow::Result<u16> {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    for _ in 0..200 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let port = FIRST + (h.finish() % u64::from(SPAN)) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
