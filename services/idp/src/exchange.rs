@@ -468,6 +468,7 @@ async fn auto_approve(
     event.outcome = Outcome::Approved;
     event.approval_id = Some(approval_id);
     event.jti = Some(claims.jti.clone());
+    event.token = Some(state.issuer.decoded(&claims));
     event.reason = Some(AUTO.into());
     kit::events::emit(tx.client(), &event.clone().timed(started)).await?;
     tx.commit().await?;
@@ -540,6 +541,7 @@ async fn issue(
     let token = state.issuer.sign_access(claims)?;
     event.outcome = outcome;
     event.jti = Some(claims.jti.clone());
+    event.token = Some(state.issuer.decoded(claims));
     event.reason = None;
     state
         .emit_on(db, &event.clone().timed(started), Commit::Deferred)

@@ -38,6 +38,15 @@ impl Issuer {
         self.key.sign(TYP_ACCESS, claims)
     }
 
+    /// What the security event of an issuance records of the token: its header and claims,
+    /// without the signature.
+    pub fn decoded(&self, claims: &AccessClaims) -> serde_json::Value {
+        serde_json::json!({
+            "header": {"alg": "ES256", "typ": TYP_ACCESS, "kid": self.key.kid()},
+            "claims": claims,
+        })
+    }
+
     pub fn sign_jwt<T: Serialize>(&self, claims: &T) -> anyhow::Result<String> {
         self.key.sign("JWT", claims)
     }

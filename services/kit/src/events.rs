@@ -64,6 +64,11 @@ pub struct SecurityEvent {
     pub duration_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The token this decision issued, decoded: `{"header": {..}, "claims": {..}}`. Never the
+    /// signature, so the record cannot be presented as the token. Set by the idp on issuance,
+    /// for the UI's token inspector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<serde_json::Value>,
 }
 
 impl SecurityEvent {

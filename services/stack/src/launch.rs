@@ -40,6 +40,8 @@ pub struct Ports {
     pub banking: u16,
     pub iam: u16,
     pub entra: u16,
+    /// The web UI.
+    pub web: u16,
 }
 
 impl Ports {
@@ -54,6 +56,7 @@ impl Ports {
         banking: 8091,
         iam: 8092,
         entra: 8093,
+        web: 8080,
     };
     /// Every port free, for tests.
     pub const ANY: Ports = Ports {
@@ -66,6 +69,7 @@ impl Ports {
         banking: 0,
         iam: 0,
         entra: 0,
+        web: 0,
     };
 }
 
@@ -80,6 +84,8 @@ pub const SERVICES: &[&str] = &[
     "iam",
     "entra",
     "concierge",
+    // The UI last: it talks to all of them.
+    "web",
 ];
 
 /// How to start the platform.
@@ -139,6 +145,8 @@ pub struct Urls {
     pub banking: String,
     pub iam: String,
     pub entra: String,
+    /// The web UI: the one URL a person opens.
+    pub web: String,
     pub database: String,
 }
 
@@ -194,6 +202,7 @@ impl Stack {
             banking: pick(p.banking, "banking")?,
             iam: pick(p.iam, "iam")?,
             entra: pick(p.entra, "entra")?,
+            web: pick(p.web, "the web UI")?,
         };
 
         let (cluster, database_url) = match &opts.database_url {
@@ -226,6 +235,7 @@ impl Stack {
                 banking: url(ports.banking),
                 iam: url(ports.iam),
                 entra: url(ports.entra),
+                web: url(ports.web),
                 database: database_url.clone(),
             },
             admin_token: admin_token(&data)?,
@@ -365,6 +375,26 @@ impl Stack {
                     .collect(),
                 })
                 .collect(),
+            },
+            Service {
+                name: "web",
+                port: ports.web,
+                health: "/health",
+                env: vec![
+                    ("WEB_BIND", bind(ports.web)),
+                    ("WEB_URL", u.web.clone()),
+                    ("IDP_ISSUER", u.idp.clone()),
+                    ("WEB_CLIENT_ID", "web".into()),
+                    // The development secret of the `web` client in infra/clients.toml.
+                    ("WEB_CLIENT_SECRET", "web-dev-secret-change-me".into()),
+                    ("CONCIERGE_URL", u.concierge.clone()),
+                    ("VAULT_ADDR", u.verify_rar.clone()),
+                    ("WEB_ADMIN_TOKEN", self.admin_token.clone()),
+                    (
+                        "WEB_NARRATION_DIR",
+                        path(opts.root.join("web").join("narration")),
+                    ),
+                ],
             },
         ];
         let services = signals::connect(services, &u.ssf, &self.signal_tokens);
@@ -524,6 +554,7 @@ fn prefix(name: &str) -> String {
         ("banking", 36),
         ("iam", 31),
         ("entra", 94),
+        ("web", 97),
     ]
     .into_iter()
     .collect();
@@ -557,6 +588,7 @@ fn bind_var(name: &str) -> Option<&'static str> {
         "verify-rar" => "VR_BIND",
         "graph" => "GRAPH_BIND",
         "concierge" => "CONCIERGE_BIND",
+        "web" => "WEB_BIND",
         "banking" => "BANKING_BIND",
         "iam" => "IAM_BIND",
         "entra" => "ENTRA_BIND",

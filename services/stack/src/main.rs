@@ -3,7 +3,8 @@
 //! Configuration (environment): `DATABASE_URL` to use an existing Postgres instead of the
 //! embedded one, `DATA_DIR` (default `.data`), `STACK_HOST` (localhost), and each port:
 //! `PG_PORT` (55432), `IDP_PORT` (8081), `SSF_PORT` (8082), `VR_PORT` (8200), `GRAPH_PORT` (8094),
-//! `CONCIERGE_PORT` (8090), `BANKING_PORT` (8091), `IAM_PORT` (8092), `ENTRA_PORT` (8093).
+//! `CONCIERGE_PORT` (8090), `BANKING_PORT` (8091), `IAM_PORT` (8092), `ENTRA_PORT` (8093),
+//! `WEB_PORT` (8080).
 //! `LLM_BASE_URL`, `LLM_MODEL`, `LLM_API_KEY`: the concierge's optional LLM planner.
 
 use std::path::PathBuf;
@@ -15,10 +16,14 @@ use stack::launch::{LlmEndpoint, Options, Ports, Stack};
 async fn main() -> anyhow::Result<()> {
     kit::telemetry::init("info,tokio_postgres=warn", false);
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let port = |k: &str, d: u16| -> anyhow::Result<u16> {
-        var(k)
+    // Every port of this run with the variable that sets it, for the check below.
+    let wanted = std::cell::RefCell::new(Vec::new());
+    let port = |k: &'static str, d: u16| -> anyhow::Result<u16> {
+        let p = var(k)
             .map(|v| v.parse().with_context(|| format!("{k} must be a port")))
-            .unwrap_or(Ok(d))
+            .unwrap_or(Ok(d))?;
+        wanted.borrow_mut().push((k, p));
+        Ok(p)
     };
     let exe = std::env::current_exe()?;
     let opts = Options {
@@ -35,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
             banking: port("BANKING_PORT", Ports::DEMO.banking)?,
             iam: port("IAM_PORT", Ports::DEMO.iam)?,
             entra: port("ENTRA_PORT", Ports::DEMO.entra)?,
+            web: port("WEB_PORT", Ports::DEMO.web)?,
         },
         bin_dir: exe
             .parent()
@@ -56,6 +62,33 @@ async fn main() -> anyhow::Result<()> {
         opts.root.join("infra").is_dir(),
         "run the stack from the repository root (infra/ not found)"
     );
+    // Before anything starts: every taken port named at once (a second `just up` takes them all).
+    let taken: Vec<(&str, u16)> = wanted
+        .into_inner()
+        .into_iter()
+        .filter(|(k, _)| *k != "PG_PORT" || opts.database_url.is_none())
+        .filter(|(_, p)| std::net::TcpListener::bind(("127.0.0.1", *p)).is_err())
+        .collect();
+    if !taken.is_empty() {
+        let (what, fix) = match taken.as_slice() {
+            [(k, p)] => (
+                format!("port {p} ({k}) is"),
+                format!("set {k} to a free port"),
+            ),
+            _ => {
+                let list: Vec<String> = taken.iter().map(|(k, p)| format!("{p} ({k})")).collect();
+                let list = list.join(", ");
+                (
+                    format!("ports {list} are"),
+                    "set those variables to free ports".into(),
+                )
+            }
+        };
+        anyhow::bail!(
+            "cannot start: {what} already in use on 127.0.0.1. Is the platform already up \
+             (another `just up`)? Stop it with Ctrl-C, or {fix}."
+        );
+    }
     let planner = match &opts.concierge_llm {
         Some(llm) => format!("LLM planner ({} at {})", llm.model, llm.base_url),
         None => "deterministic planner (offline; set LLM_BASE_URL for a model)".to_owned(),
@@ -63,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
     let mut stack = Stack::start(opts).await?;
     println!();
     println!("  The platform is up.");
+    println!("  Open {}/", stack.urls.web);
     println!(
         "  Concierge (A2A 1.0): {}/.well-known/agent-card.json",
         stack.urls.concierge

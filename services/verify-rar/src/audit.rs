@@ -132,6 +132,24 @@ pub fn verify(path: &Path) -> anyhow::Result<Result<usize, Broken>> {
     Ok(Ok(count))
 }
 
+/// The lines of the log at `path` whose event names the token `jti`, oldest first.
+pub fn lines_about(path: &Path, jti: &str) -> anyhow::Result<Vec<Value>> {
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+    };
+    let mut out = vec![];
+    for line in std::io::BufReader::new(f).lines() {
+        if let Ok(v) = serde_json::from_str::<Value>(&line?)
+            && v.pointer("/event/jti").and_then(Value::as_str) == Some(jti)
+        {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -278,6 +278,7 @@ pub async fn poll(state: &AppState, p: &Params, caller: Option<Caller>) -> Resul
     event.rar_summary = Some(approval.summary.clone());
     event.fingerprint = Some(approval.fingerprint.clone());
     event.jti = Some(claims.jti.clone());
+    event.token = Some(state.issuer.decoded(&claims));
     event.approval_id = Some(approval.id.clone());
     state.emit(event).await?;
     Ok(exchange::token_response(&token, &claims))

@@ -14,6 +14,7 @@ use crate::{
     vault,
 };
 
+mod audit;
 mod auth;
 mod creds;
 mod leases;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
             post(leases::revoke_path).put(leases::revoke_path),
         )
         .route("/v1/sys/health", get(sys::health))
+        .route("/v1/sys/audit-log", get(audit::lines))
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .with_state(state)
