@@ -6,6 +6,7 @@
 //! title = "Transfer"
 //! sentence = "Transfer $1,000 from checking to savings."   # what the button asks Charlie
 //! hint = ""                                                  # for scenarios without a sentence
+//! action = ""                                                # or a control: "kill_session"
 //! intro = "What the audience should watch for."
 //! [hops]                                                     # said before each hop (presenter mode)
 //! exchange = "Charlie asks the identity provider for a token for this one transfer."
@@ -28,6 +29,9 @@ pub struct Scenario {
     pub sentence: String,
     #[serde(default)]
     pub hint: String,
+    /// A control instead of a sentence: `kill_session` (S5).
+    #[serde(default)]
+    pub action: String,
     #[serde(default)]
     pub intro: String,
     /// Narration by hop name (`plan`, `exchange`, `dispatch`, `approval`, `issuance`, `sql`, ...).
@@ -78,6 +82,7 @@ pub fn buttons(dir: &Path) -> Vec<ScenarioButton> {
             title: s.title,
             sentence: s.sentence,
             hint: s.hint,
+            action: s.action,
         })
         .collect()
 }

@@ -39,6 +39,8 @@ pub struct ScenarioButton {
     pub title: String,
     pub sentence: String,
     pub hint: String,
+    /// `kill_session`: the button ends the session instead of asking Charlie.
+    pub action: String,
 }
 
 #[derive(Template)]

@@ -126,6 +126,7 @@ async fn authorization_code(
         body["id_token"] = json!(id_token);
     }
     let mut event = state.event("token_issued", Outcome::Allowed);
+    event.token = Some(state.issuer.decoded(&claims));
     event.user = Some(user.email);
     event.session = Some(session.id);
     event.jti = Some(claims.jti);
@@ -206,6 +207,7 @@ async fn refresh(state: &AppState, p: &Params, caller: Option<Caller>) -> Result
     let (access, claims) = mint_user_token(state, &client, &session, &grant.scope, &aud)?;
     let next = codes::create_refresh(&db, &grant, state.config.session_ttl).await?;
     let mut event = state.event("token_issued", Outcome::Allowed);
+    event.token = Some(state.issuer.decoded(&claims));
     event.user = Some(session.email.clone());
     event.session = Some(session.id.clone());
     event.jti = Some(claims.jti.clone());
