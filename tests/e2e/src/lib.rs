@@ -558,3 +558,190 @@ impl Conversation {
         self.task.as_ref().map(|t| t.id.clone()).unwrap_or_default()
     }
 }
+
+/// The web UI as a browser-less client: its session cookie and the page's CSRF token, got by
+/// signing in through the UI's own redirect to the idp's form (as a browser would).
+pub struct WebSession {
+    pub base: String,
+    pub cookie: String,
+    pub csrf: String,
+    http: reqwest::Client,
+}
+
+impl Platform {
+    /// Signs in to the web UI at `base` (the stack's, or a replica's) as `email`.
+    pub async fn web_sign_in(&self, base: &str, email: &str) -> WebSession {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let cookie_of = |r: &reqwest::Response, name: &str| {
+            r.headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .filter_map(|v| v.split(';').next())
+                .find(|c| c.starts_with(&format!("{name}=")))
+                .map(str::to_owned)
+        };
+        // The UI sends us to its login, which sends us to the idp with PKCE and a state.
+        let r = http.get(format!("{base}/auth/login")).send().await.unwrap();
+        assert_eq!(r.status(), 303, "the UI redirects to the idp");
+        let web_cookie = cookie_of(&r, "web_session").expect("the UI's session cookie");
+        let authorize = r.headers()["location"].to_str().unwrap().to_owned();
+        let page = http.get(&authorize).send().await.unwrap();
+        let idp_cookie = page.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let html = page.text().await.unwrap();
+        let mut form: Vec<(String, String)> = html
+            .split("<input type=\"hidden\" name=\"")
+            .skip(1)
+            .filter_map(|rest| {
+                let (name, rest) = rest.split_once("\" value=\"")?;
+                let value = rest.split('"').next()?;
+                Some((
+                    name.to_owned(),
+                    value.replace("&amp;", "&").replace("&#x2F;", "/"),
+                ))
+            })
+            .collect();
+        form.push(("email".into(), email.into()));
+        form.push(("password".into(), DEMO_PASSWORD.into()));
+        let r = http
+            .post(format!("{}/authorize", self.idp()))
+            .header("cookie", idp_cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "the idp accepts the sign-in");
+        let callback = r.headers()["location"].to_str().unwrap().to_owned();
+        let r = http
+            .get(&callback)
+            .header("cookie", &web_cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "the UI accepts the callback");
+        let cookie = cookie_of(&r, "web_session").unwrap_or(web_cookie);
+        let console = http
+            .get(format!("{base}/"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = console
+            .split("\"x-csrf-token\": \"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("the console carries its CSRF token")
+            .to_owned();
+        WebSession {
+            base: base.to_owned(),
+            cookie,
+            csrf,
+            http,
+        }
+    }
+}
+
+impl WebSession {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A form post with the page's CSRF token, as htmx sends it.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .header("hx-request", "true")
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The UI's live stream, as a page holds it open.
+    pub async fn live(&self) -> Live {
+        let resp = self
+            .http
+            .get(format!("{}/live", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "the live stream opens");
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut bytes = resp.bytes_stream();
+        tokio::spawn(async move {
+            let mut buf: Vec<u8> = vec![];
+            while let Some(Ok(chunk)) = bytes.next().await {
+                buf.extend_from_slice(&chunk);
+                while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+                    let block: Vec<u8> = buf.drain(..end + 2).collect();
+                    let text = String::from_utf8_lossy(&block);
+                    let event = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("event:"))
+                        .map(|e| e.trim().to_owned())
+                        .unwrap_or_default();
+                    let data: Vec<&str> = text
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data:"))
+                        .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                        .collect();
+                    if !data.is_empty() && tx.send((event, data.join("\n"))).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Live { rx, seen: vec![] }
+    }
+}
+
+/// The web UI's live stream: every `(event, data)` it has sent so far, and more as they come.
+pub struct Live {
+    rx: mpsc::UnboundedReceiver<(String, String)>,
+    pub seen: Vec<(String, String)>,
+}
+
+impl Live {
+    /// Waits (up to 30 s) for an event named `event` whose data contains `text`, looking at
+    /// what already arrived first. Returns its data.
+    pub async fn wait(&mut self, event: &str, text: &str) -> String {
+        let found = |(e, data): &(String, String)| e == event && data.contains(text);
+        if let Some((_, data)) = self.seen.iter().find(|x| found(x)) {
+            return data.clone();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.rx.recv()).await {
+                Ok(Some(x)) => {
+                    self.seen.push(x.clone());
+                    if found(&x) {
+                        return x.1;
+                    }
+                }
+                Ok(None) => panic!("the live stream ended before a {event} with {text:?}"),
+                Err(_) => panic!("no {event} event containing {text:?} within 30 s"),
+            }
+        }
+    }
+}

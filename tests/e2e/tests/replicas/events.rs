@@ -1,5 +1,5 @@
-//! Live streams see every instance: the idp's approvals SSE stream on each instance, and
-//! `LISTEN security_events` for every service's decisions.
+//! Live streams see every instance: the idp's approvals SSE stream on each instance,
+//! `LISTEN security_events` for every service's decisions, and the web UI's live stream.
 
 use std::time::Duration;
 
@@ -89,6 +89,12 @@ async fn every_instance_reaches_a_subscriber() {
     });
     db.batch_execute("LISTEN security_events").await.unwrap();
 
+    // The web UI's live stream, as a browser holds it open.
+    let web =
+        c.p.web_sign_in(&c.p.stack.urls.web, "alice@example.com")
+            .await;
+    let mut ui = web.live().await;
+
     // A phone on each instance.
     let mut on_a = approvals_stream(&c, a, &alice.device_token).await;
     let mut on_b = approvals_stream(&c, b, &alice.device_token).await;
@@ -127,6 +133,10 @@ async fn every_instance_reaches_a_subscriber() {
             })
         })
     };
+    // The UI streams each of them to the page (its rows link the jti).
+    for jti in jtis.iter().map(|(j, _)| j).chain(logins.iter()) {
+        ui.wait("security", &format!("/inspect/{jti}")).await;
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !wanted(&seen) {
         match tokio::time::timeout_at(deadline, heard.recv()).await {

@@ -11,7 +11,8 @@
 //! - `reaper`: leases issued through both issuers, expired at once, are each revoked exactly once
 //!   by two racing reapers.
 //! - `events`: the idp's approvals SSE stream on each instance shows approvals created on the
-//!   other, and one `LISTEN security_events` hears every instance's decisions.
+//!   other, and one `LISTEN security_events` hears every instance's decisions, as does the
+//!   web UI's live stream (SSE), which shows each of them to the page.
 //! - `signals`: a stream made on one transmitter is served by the other; a session revoked
 //!   through either idp reaches a poll receiver as exactly one SET, whichever transmitter is
 //!   asked, and SETs acknowledged at one are gone from both.
