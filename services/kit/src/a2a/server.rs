@@ -498,6 +498,9 @@ async fn rpc<A: Agent>(
         id_ok,
         envelope.get("jsonrpc").and_then(Value::as_str),
     ) else {
+        // JSON-RPC 2.0 §5: an id that cannot be read (an object, an array, a boolean) is
+        // answered as null, never echoed.
+        let id = if id_ok { id } else { Value::Null };
         return rpc_response(
             &id,
             Err(RpcError::new(

@@ -169,11 +169,14 @@ impl Message {
         Self::new(Role::Agent, vec![Part::text(text)])
     }
 
-    /// The tool call in the message's data part, if it has one.
+    /// The tool call in the message's data part, if it has one. Only an object
+    /// `{"skill": ..., "arguments": ...}` is a call: serde would also read an array
+    /// `[skill, arguments]` as one, and a data part that is a list is data, not a call.
     pub fn find_tool_call(&self) -> Option<ToolCall> {
         self.parts
             .iter()
             .filter_map(|p| p.data.as_ref())
+            .filter(|d| d.is_object())
             .find_map(|d| serde_json::from_value(d.clone()).ok())
     }
 
