@@ -17,11 +17,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --workspace --bins --locked --release \
  && mkdir -p /out \
- && for bin in idp ssf verify-rar graph banking iam entra concierge; do \
+ && for bin in idp ssf verify-rar graph banking iam entra concierge web; do \
       cp "target/release/$bin" /out/; \
     done
 
 # ---- runtime: slim Debian, the binaries, infra/ (policies, registry, clients, issuer roles) --
+# and web/narration/ (the web UI's scenarios, WEB_NARRATION_DIR), the files an operator edits.
 FROM debian:${DEBIAN}-slim AS runtime
 # ca-certificates: an LLM endpoint over https; curl: the health checks.
 RUN apt-get update \
@@ -33,6 +34,7 @@ RUN apt-get update \
  && chown authority:authority /data /keys
 COPY --from=build /out/ /usr/local/bin/
 COPY infra/ /app/infra/
+COPY web/narration/ /app/web/narration/
 WORKDIR /app
 USER 10001:10001
 ENV RUST_LOG=info LOG_FORMAT=json VR_LOG_JSON=1

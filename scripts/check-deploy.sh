@@ -6,8 +6,10 @@
 #     Kubernetes OpenAPI schemas (kubernetes-validate, offline);
 #   - scripts/check_deploy.py: the files agree with the launcher (every service `just up` starts,
 #     with every variable it gives it), the Dockerfile builds what `just up` builds, probes,
-#     requests, replicas and budgets are there, and infra/k8s/config/ equals infra/.
-# Usage: scripts/check-deploy.sh [--sync]   (--sync: refresh infra/k8s/config/ from infra/ first)
+#     requests, replicas and budgets are there, and infra/k8s/config/ equals infra/ (and its
+#     narration/ equals web/narration/, the web UI's scenarios).
+# Usage: scripts/check-deploy.sh [--sync]   (--sync: refresh infra/k8s/config/ from infra/ and
+#        web/narration/ first)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -5,7 +5,7 @@ The launcher (services/stack/src/launch.rs) is the one description of how each s
 service it starts, or a variable it gives one, is missing from the compose file or the rendered
 Kubernetes objects; when the Dockerfile stops building what `just up` builds; when a workload
 loses a probe, its resource requests or its replicas; and when infra/k8s/config/ (copies that
-kustomize can load) differs from infra/. Run through scripts/check-deploy.sh.
+kustomize can load) differs from infra/ and web/narration/. Run through scripts/check-deploy.sh.
 """
 
 import filecmp
@@ -25,6 +25,29 @@ def infra_files():
     for d in ("policy", "verify-rar"):
         files += sorted(p.relative_to(infra) for p in (infra / d).iterdir() if p.is_file())
     return files
+
+
+# The web UI's scenarios and narrations (WEB_NARRATION_DIR), edited by an operator too:
+# web/narration/ is copied to infra/k8s/config/narration/ (ConfigMap narration).
+NARRATION = ROOT / "web/narration"
+
+
+def copies():
+    """[(original, copy under infra/k8s/config/, (kind, generated object))] of every operator-edited
+    file that reaches the cluster."""
+    out = []
+    for f in infra_files():
+        where = {
+            "policy": ("ConfigMap", "policy"),
+            "verify-rar": ("ConfigMap", "verify-rar-roles"),
+        }.get(f.parts[0] if len(f.parts) > 1 else "", None)
+        if where is None:
+            where = ("Secret", "oauth-clients") if f.name == "clients.toml" else ("ConfigMap", "agents")
+        out.append((Path("infra") / f, f, where))
+    for p in sorted(NARRATION.glob("*.toml")):
+        out.append((p.relative_to(ROOT), Path("narration") / p.name, ("ConfigMap", "narration")))
+    return out
+
 
 # Stateless: they must run as replicas.
 REPLICATED = {"idp", "verify-rar", "ssf", "graph"}
@@ -169,38 +192,32 @@ def check_k8s(rendered, names, services):
             if d["kind"] == kind and d["metadata"]["name"].startswith(prefix):
                 keys |= set((d.get("data") or {}).keys())
         return keys
-    for f in infra_files():
-        where = {
-            "policy": ("ConfigMap", "policy"),
-            "verify-rar": ("ConfigMap", "verify-rar-roles"),
-        }.get(f.parts[0] if len(f.parts) > 1 else "", None)
-        if where is None:
-            where = ("Secret", "oauth-clients") if f.name == "clients.toml" else ("ConfigMap", "agents")
-        if f.name not in data_keys(*where):
-            fail(f"infra/k8s: infra/{f} is not in {where[0]} {where[1]} (kustomization.yaml's generators)")
+    for original, _, where in copies():
+        if original.name not in data_keys(*where):
+            fail(f"infra/k8s: {original} is not in {where[0]} {where[1]} (kustomization.yaml's generators)")
 
 
 def check_copies(sync):
-    wanted = set(infra_files())
-    for f in sorted(wanted):
-        src, dst = ROOT / "infra" / f, CONFIG / f
+    pairs = {copy: original for original, copy, _ in copies()}
+    for f, original in sorted(pairs.items()):
+        src, dst = ROOT / original, CONFIG / f
         if sync:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
         elif not dst.exists() or not filecmp.cmp(src, dst, shallow=False):
-            fail(f"infra/k8s/config/{f} differs from infra/{f}: run scripts/check-deploy.sh --sync")
+            fail(f"infra/k8s/config/{f} differs from {original}: run scripts/check-deploy.sh --sync")
     for p in CONFIG.rglob("*"):
-        if p.is_file() and p.relative_to(CONFIG) not in wanted:
+        if p.is_file() and p.relative_to(CONFIG) not in pairs:
             if sync:
                 p.unlink()
             else:
-                fail(f"infra/k8s/config/{p.relative_to(CONFIG)} has no original in infra/")
+                fail(f"infra/k8s/config/{p.relative_to(CONFIG)} has no original in infra/ or web/narration/")
 
 
 def main():
     if sys.argv[1:] == ["--sync"]:
         check_copies(sync=True)
-        print("infra/k8s/config/ refreshed from infra/ (list new files in infra/k8s/kustomization.yaml)")
+        print("infra/k8s/config/ refreshed from infra/ and web/narration/ (list new files in infra/k8s/kustomization.yaml)")
         return
     _, names, services = launcher()
     stages = check_dockerfile(names)
