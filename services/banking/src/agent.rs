@@ -4,6 +4,12 @@
 //! arguments become the business RAR (`kit::rar` validates them), then
 //! [`Credentials::with_credential`] obtains a credential for exactly that operation, runs the
 //! skill's ledger call under it and revokes it; the reply says what happened in plain words.
+//!
+//! Presenter mode: when the caller asks for a step-by-step run (`metadata.step_mode` on the A2A
+//! message), a transfer pauses before each hop until the user says "next" (`kit::agent::steps`);
+//! reads and account opening run straight through.
+
+use std::sync::Arc;
 
 use kit::{
     a2a::{
@@ -11,7 +17,7 @@ use kit::{
         ToolCall, VERSION,
         server::{Agent, AgentError, Reply, TaskHandle},
     },
-    agent::Runtime,
+    agent::{Runtime, Stepper, Steps},
     events::Outcome,
     guard::GuardError,
     rar::{self, Amount, AuthorizationDetail, RarError},
@@ -73,11 +79,17 @@ const SKILLS: &[Skill] = &[
 pub struct Banking {
     rt: Runtime,
     credentials: Credentials,
+    /// Step-by-step runs, served at `/steps/{task_id}`.
+    steps: Arc<Steps>,
 }
 
 impl Banking {
-    pub fn new(rt: Runtime, credentials: Credentials) -> Self {
-        Self { rt, credentials }
+    pub fn new(rt: Runtime, credentials: Credentials, steps: Arc<Steps>) -> Self {
+        Self {
+            rt,
+            credentials,
+            steps,
+        }
     }
 
     async fn dispatch(&self, call: &ToolCall, task: &TaskHandle) -> Result<Reply, AgentError> {
@@ -87,6 +99,8 @@ impl Banking {
         let business = business_rar(skill.id, &call.arguments).map_err(|e| {
             AgentError::Rejected(format!("The arguments of {} are not valid: {e}.", skill.id))
         })?;
+        let asked = self.steps.requested(task);
+        let stepper = Stepper::new(&self.steps, task, asked && skill.id == "transfer_funds");
         let claims = &task.principal().claims;
         // Whose ledger: the RAR's owner, else the signed-in user (what the issuer's grant says).
         let owner = business
@@ -113,7 +127,14 @@ impl Banking {
                 };
                 let ((receipt, balances), _) = self
                     .credentials
-                    .with_credential(task, &business, skill.role, async |db| {
+                    .with_credential(task, &stepper, &business, skill.role, async |db| {
+                        stepper
+                            .pause(
+                                "sql",
+                                "Banking runs the transfer as the one-transaction role: debit, credit and audit row in one transaction, then reads the balances",
+                                transfer_statements(&transfer),
+                            )
+                            .await;
                         // The transaction is exactly three statements; the balances are read
                         // after it commits, with the same (read-only by then) credential.
                         let receipt = ledger::transfer(db, &transfer).await?;
@@ -139,7 +160,7 @@ impl Banking {
                 let kind = business.field("kind").unwrap_or_default().to_owned();
                 let (account, used) = self
                     .credentials
-                    .with_credential(task, &business, skill.role, async |db| {
+                    .with_credential(task, &stepper, &business, skill.role, async |db| {
                         ledger::open_account(&*db, &kind).await
                     })
                     .await?;
@@ -156,7 +177,7 @@ impl Banking {
             "get_balance" => {
                 let (balances, used) = self
                     .credentials
-                    .with_credential(task, &business, skill.role, async |db| {
+                    .with_credential(task, &stepper, &business, skill.role, async |db| {
                         ledger::balances(&*db).await
                     })
                     .await?;
@@ -182,7 +203,7 @@ impl Banking {
             _ => {
                 let (accounts, used) = self
                     .credentials
-                    .with_credential(task, &business, skill.role, async |db| {
+                    .with_credential(task, &stepper, &business, skill.role, async |db| {
                         ledger::balances(&*db).await
                     })
                     .await?;
@@ -287,6 +308,22 @@ pub fn business_rar(skill: &str, arguments: &Value) -> Result<AuthorizationDetai
     .validated()
 }
 
+/// The statements [`ledger::transfer`] and [`ledger::balances`] run, with their parameters, as
+/// the presenter sees them before they run.
+fn transfer_statements(t: &Transfer<'_>) -> Value {
+    const LEG: &str = "UPDATE banking.accounts SET balance_cents = balance_cents + $3 WHERE owner = $1 AND name = $2";
+    const AUDIT: &str = "INSERT INTO banking.transactions (owner, source, destination, amount_cents) VALUES ($1, $2, $3, $4) RETURNING id, audit_pg_user, audit_jti, audit_grant_id, audit_rar_fingerprint";
+    const BALANCES: &str = "SELECT owner, name, kind, balance_cents, currency::text AS currency FROM banking.accounts ORDER BY owner, name";
+    json!([
+        {"sql": "BEGIN", "params": []},
+        {"sql": LEG, "params": [t.owner, t.source, -t.amount_cents]},
+        {"sql": LEG, "params": [t.owner, t.destination, t.amount_cents]},
+        {"sql": AUDIT, "params": [t.owner, t.source, t.destination, t.amount_cents]},
+        {"sql": "COMMIT", "params": []},
+        {"sql": BALANCES, "params": []},
+    ])
+}
+
 fn money(a: &Account) -> String {
     let currency = a.currency.as_bytes().try_into().unwrap_or(*b"USD");
     Amount {
@@ -329,6 +366,29 @@ mod tests {
         assert!(business_rar("open_account", &json!({})).is_err());
         assert!(business_rar("transfer_funds", &json!({"amount": {"value": "-5", "currency": "USD"}, "source": "a", "destination": "b"})).is_err());
         assert!(business_rar("get_balance", &json!(["checking"])).is_err());
+    }
+
+    #[test]
+    fn the_statements_shown_are_the_ledgers() {
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let ledger = words(include_str!("ledger.rs"));
+        let t = Transfer {
+            owner: "alice@example.com",
+            source: "checking",
+            destination: "savings",
+            amount_cents: 100_000,
+        };
+        let shown = transfer_statements(&t);
+        for s in shown.as_array().unwrap() {
+            let sql = s["sql"].as_str().unwrap();
+            if !matches!(sql, "BEGIN" | "COMMIT") {
+                assert!(ledger.contains(&words(sql)), "{sql}");
+            }
+        }
+        assert_eq!(
+            shown[1]["params"],
+            json!(["alice@example.com", "checking", -100_000])
+        );
     }
 
     #[test]

@@ -9,17 +9,20 @@
 //! 4. the lease is revoked right after the SQL, whether it succeeded or not (and, should the
 //!    task be canceled half-way, when its future is dropped).
 //!
-//! Each step writes one security event to this agent's own `banking.events`.
+//! Each step writes one security event to this agent's own `banking.events`. In a step-by-step
+//! run (presenter mode) it pauses before each of them, showing what it is about to do: the
+//! exchange, the approval (in `kit`'s `delegate_with`), the issuance and the revocation; the
+//! skill pauses before its own SQL.
 
 use std::{sync::Arc, time::Instant};
 
 use kit::{
     a2a::server::{AgentError, TaskHandle},
-    agent::Runtime,
+    agent::{Runtime, Stepper},
     events::{Outcome, SecurityEvent},
     rar::{self, AuthorizationDetail},
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio_postgres::NoTls;
 
 use crate::{
@@ -58,23 +61,43 @@ impl Credentials {
     }
 
     /// Runs `sql` as a Postgres role minted for exactly `business`, from
-    /// `verify-rar/creds/<role>`: steps 1–4 above. A refusal anywhere (the idp, the user, the
-    /// issuer, the ledger) is `AgentError::Rejected` with its reason; a broken peer is `Failed`.
+    /// `verify-rar/creds/<role>`: steps 1–4 above, pausing before each when `stepper` is on. A
+    /// refusal anywhere (the idp, the user, the issuer, the ledger) is `AgentError::Rejected`
+    /// with its reason; a broken peer is `Failed`.
     pub async fn with_credential<T>(
         &self,
         task: &TaskHandle,
+        stepper: &Stepper,
         business: &AuthorizationDetail,
         role: &str,
         sql: impl AsyncFnOnce(&mut tokio_postgres::Client) -> Result<T, LedgerError>,
     ) -> Result<(T, Used), AgentError> {
+        let creds_path = format!("{}/creds/{role}", vault::CREDS_MOUNT);
         let details = [
             business.clone(),
-            AuthorizationDetail::vault_read(&format!("{}/creds/{role}", vault::CREDS_MOUNT)),
+            AuthorizationDetail::vault_read(&creds_path),
         ];
-        let t2 = self.rt.delegate(task, ISSUER_AUDIENCE, &details).await?;
-        let jti = kit::jwt::decode_unverified(&t2.access_token)
-            .ok()
-            .and_then(|(_, c)| c.get("jti").and_then(Value::as_str).map(str::to_owned));
+        stepper
+            .pause(
+                "exchange",
+                format!(
+                    "Banking trades the token it was given for one addressed to the credential issuer, carrying exactly: {}, and read access to {creds_path}",
+                    business.summary()
+                ),
+                json!(details),
+            )
+            .await;
+        let t2 = self
+            .rt
+            .delegate_with(task, ISSUER_AUDIENCE, &details, stepper)
+            .await?;
+        let t2_claims = kit::jwt::decode_unverified(&t2.access_token)
+            .map(|(_, c)| c)
+            .unwrap_or_default();
+        let jti = t2_claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let event = |kind: &str, outcome: Outcome| {
             let mut e = self.rt.event_for(kind, outcome, &task.principal().claims);
             e.tool = business.action().map(str::to_owned);
@@ -84,6 +107,20 @@ impl Credentials {
             e
         };
 
+        stepper
+            .pause(
+                "issuance",
+                format!(
+                    "Banking logs in to the credential issuer with that token and asks {creds_path} for a Postgres role that exists for this one operation"
+                ),
+                json!({
+                    "login": format!("POST /v1/auth/{}/login", vault::JWT_MOUNT),
+                    "creds": format!("GET /v1/{creds_path}"),
+                    "role": role,
+                    "token": t2_claims,
+                }),
+            )
+            .await;
         task.working(format!(
             "Logging in to the credential issuer for: {}",
             business.summary()
@@ -152,6 +189,16 @@ impl Credentials {
         }
         self.rt.emit(e).await;
 
+        stepper
+            .pause(
+                "revocation",
+                format!(
+                    "Banking revokes lease {}: the issuer ends the role's sessions and drops {}",
+                    credential.lease_id, credential.username
+                ),
+                json!({"lease_id": credential.lease_id, "pg_user": credential.username}),
+            )
+            .await;
         let started = Instant::now();
         let revoked = lease.revoke().await;
         let mut e = event("lease_revoked", Outcome::Info).timed(started);

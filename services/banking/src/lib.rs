@@ -4,7 +4,8 @@
 //! A short tour, in the order a request meets it:
 //!
 //! - [`Application`]: binds, starts the agent runtime (identity, guard, exchange client, events)
-//!   and serves the A2A endpoint from `kit::a2a::server` until shutdown.
+//!   and serves the A2A endpoint from `kit::a2a::server` until shutdown, with the step-by-step
+//!   routes of presenter mode (`/steps/{task_id}`, `kit::agent::steps`).
 //! - [`agent`]: the agent card and one `run` per tool call: the arguments become the business
 //!   RAR, the skill's ledger call runs under a credential for it, the reply says what happened.
 //! - [`credential`]: one operation under one credential: hop 2 (with the user's push approval
@@ -28,7 +29,10 @@ use std::{future::Future, sync::Arc};
 
 use anyhow::Context as _;
 use axum::{Router, routing::get};
-use kit::{a2a::server::Server, agent::Runtime};
+use kit::{
+    a2a::server::Server,
+    agent::{Runtime, Steps, steps},
+};
 use tokio::net::TcpListener;
 
 pub use agent::Banking;
@@ -79,10 +83,12 @@ impl Application {
             vault::Issuer::new(&config.vault_addr),
             &config.database_url,
         )?;
-        let banking = Banking::new(runtime.clone(), credentials);
+        let steps = Arc::new(Steps::default());
+        let banking = Banking::new(runtime.clone(), credentials, steps.clone());
         let server = Server::new(Arc::new(banking), runtime.guard.clone(), &base_url);
-        let router = server
-            .router()
+        let router = steps
+            .watch(server.router())
+            .merge(steps::routes(steps, runtime.guard.clone()))
             .merge(runtime.receive_signals(server.tasks(), &base_url).await)
             .route("/health", get(|| async { "ok" }));
         Ok(Self {

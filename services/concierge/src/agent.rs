@@ -4,6 +4,10 @@
 //! and that one operation (hop 1), the call goes over A2A, and what the specialist reports,
 //! approval waits included, is relayed to the user and back to the planner. The reply is in
 //! plain words, and when something is refused it says by whom and why, whatever the planner says.
+//!
+//! In a step-by-step run (`"step_mode": true` in the arguments) the concierge pauses before its
+//! own hops (`plan`, `exchange`, `dispatch`), asks the specialist for step mode too, and relays
+//! the specialist's pauses ([`crate::steps::relay`]).
 
 use std::{
     collections::HashMap,
@@ -19,7 +23,7 @@ use kit::{
         client::{Client, ClientError},
         server::{Agent, AgentError, Reply, TaskHandle},
     },
-    agent::{Runtime, spiffe_id},
+    agent::{Runtime, spiffe_id, steps::announced},
     events::Outcome as EventOutcome,
 };
 use serde_json::{Value, json};
@@ -27,7 +31,7 @@ use tokio::sync::Mutex;
 
 use crate::{
     planner::{self, Move, Outcome, Planner, Specialist, Step, StepResult, Toolbox},
-    steps::Steps,
+    steps::{self, Stepper, Steps},
 };
 
 /// How a planning conversation ended.
@@ -41,6 +45,10 @@ enum End {
 const MAX_CALLS_PER_MESSAGE: usize = 16;
 /// Cards are re-read after this long, so a specialist's new skills show up without a restart.
 const CARD_TTL: Duration = Duration::from_secs(300);
+/// A specialist's stream may stay open as long as the user takes to approve (or a presenter to
+/// say "next"), so A2A calls have no total deadline; a stream that stays silent this long is
+/// dead (a live one sends a keep-alive every 15 seconds).
+const STREAM_SILENCE: Duration = Duration::from_secs(60);
 
 pub struct Concierge {
     pub rt: Runtime,
@@ -67,16 +75,20 @@ impl Concierge {
         planner: Box<dyn Planner>,
         directory: HashMap<&'static str, String>,
         steps: Arc<Steps>,
-    ) -> Self {
-        let a2a = Client::new(rt.http.clone());
-        Self {
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(STREAM_SILENCE)
+            .build()?;
+        let a2a = Client::new(http);
+        Ok(Self {
             rt,
             planner,
             a2a,
             directory,
             cards: Mutex::default(),
             steps,
-        }
+        })
     }
 
     async fn card(&self, who: Specialist) -> Result<AgentCard, String> {
@@ -121,46 +133,29 @@ impl Concierge {
         Toolbox::from_cards(&cards)
     }
 
-    async fn pause(
-        &self,
-        task: &TaskHandle,
-        step_mode: bool,
-        hop: &str,
-        narration: String,
-        artifact: Value,
-    ) {
-        if step_mode {
-            task.working(format!("Paused before {hop}: {narration}"));
-            self.steps
-                .pause(
-                    task.id(),
-                    &task.principal().claims.sub,
-                    hop,
-                    narration,
-                    artifact,
-                )
-                .await;
-        }
-    }
-
     /// One tool call, whoever planned it: hop 1 (the user's token exchanged for one addressed to
     /// this specialist and carrying exactly this operation, with the approval the policy asks
     /// for), then the specialist over A2A, relaying its progress and approval waits.
-    async fn perform(&self, task: &TaskHandle, step: &Step, step_mode: bool) -> StepResult {
+    async fn perform(&self, task: &TaskHandle, step: &Step, stepper: &Stepper) -> StepResult {
         let who = step.agent;
         let detail = match step.authorization() {
             Ok(d) => d,
             Err(e) => return StepResult::Failed(format!("I could not phrase that request: {e}")),
         };
         let summary = detail.summary();
-        self.pause(task, step_mode, "exchange", format!("Concierge asks the identity provider for a token that lets {} do exactly this: {summary}", who.display()), json!([detail])).await;
+        stepper.pause("exchange", format!("Concierge asks the identity provider for a token that lets {} do exactly this: {summary}", who.display()), json!([detail])).await;
         task.working(format!(
             "Asking the identity provider for {}'s authority: {summary}",
             who.display()
         ));
         let t1 = match self
             .rt
-            .delegate(task, &spiffe_id(who.name()), std::slice::from_ref(&detail))
+            .delegate_with(
+                task,
+                &spiffe_id(who.name()),
+                std::slice::from_ref(&detail),
+                stepper,
+            )
             .await
         {
             Ok(t) => t,
@@ -170,28 +165,28 @@ impl Concierge {
         let claims = kit::jwt::decode_unverified(&t1.access_token)
             .map(|(_, c)| c)
             .unwrap_or_default();
-        self.pause(
-            task,
-            step_mode,
-            "dispatch",
-            format!(
-                "Concierge hands the task to {} over A2A with the delegated token",
-                who.display()
-            ),
-            json!({"token": claims}),
-        )
-        .await;
+        stepper
+            .pause(
+                "dispatch",
+                format!(
+                    "Concierge hands the task to {} over A2A with the delegated token",
+                    who.display()
+                ),
+                json!({"token": claims}),
+            )
+            .await;
         let endpoint = match self.endpoint(who).await {
             Ok(e) => e,
             Err(e) => return StepResult::Failed(e),
         };
+        let base_url = self.directory.get(who.name()).cloned().unwrap_or_default();
         task.working(format!("{} is working on it: {summary}", who.display()));
         let call = ToolCall {
             skill: step.skill.clone(),
             arguments: step.arguments.clone(),
         };
         let mut message = Message::tool_call(summary.clone(), &call);
-        if step_mode {
+        if stepper.is_on() {
             message.metadata = Some(json!({"step_mode": true}));
         }
         let mut stream = match self.a2a.stream(&endpoint, &t1.access_token, &message).await {
@@ -238,6 +233,19 @@ impl Concierge {
                     }
                 }
                 Ok(StreamResponse::ArtifactUpdate(a)) => {
+                    if let Some(pause) = announced(&a.artifact) {
+                        let http = &self.rt.http;
+                        steps::relay(
+                            stepper,
+                            http,
+                            &base_url,
+                            &a.task_id,
+                            &pause,
+                            &t1.access_token,
+                        )
+                        .await;
+                        continue;
+                    }
                     data = a
                         .artifact
                         .parts
@@ -327,6 +335,7 @@ impl Agent for Concierge {
             .get("step_mode")
             .and_then(Value::as_bool)
             .unwrap_or(false);
+        let stepper = Stepper::new(&self.steps, &task, step_mode);
         let claims = task.principal().claims.clone();
         let tools = if self.planner.wants_tools() {
             self.toolbox().await
@@ -356,18 +365,17 @@ impl Agent for Concierge {
                 .iter()
                 .map(|s| json!({"agent": s.agent.name(), "skill": s.skill, "arguments": s.arguments}))
                 .collect();
-            self.pause(
-                &task,
-                step_mode,
-                "plan",
-                format!(
-                    "Charlie planned {} call(s) with the {} planner",
-                    steps.len(),
-                    self.planner.name()
-                ),
-                json!(plan_view),
-            )
-            .await;
+            stepper
+                .pause(
+                    "plan",
+                    format!(
+                        "Charlie planned {} call(s) with the {} planner",
+                        steps.len(),
+                        self.planner.name()
+                    ),
+                    json!(plan_view),
+                )
+                .await;
             let mut batch = vec![];
             let mut stopped = false;
             for step in steps {
@@ -380,7 +388,7 @@ impl Agent for Concierge {
                         "one message runs at most {MAX_CALLS_PER_MESSAGE} calls"
                     ))
                 } else {
-                    self.perform(&task, &step, step_mode).await
+                    self.perform(&task, &step, &stepper).await
                 };
                 stopped |= !matches!(result, StepResult::Done { .. });
                 batch.push(Outcome { step, result });
@@ -388,7 +396,7 @@ impl Agent for Concierge {
             done.extend(batch.iter().cloned());
             feedback = batch;
         };
-        self.steps.finish(task.id());
+        drop(stepper); // the run is over: its pauses are forgotten
 
         let steps_view: Vec<Value> = done
             .iter()

@@ -7,7 +7,8 @@
 //! - [`agent`]: the loop. Each tool call the planner asks for is one delegation hop (the user's
 //!   token → a token for that specialist and that operation) and one A2A call; progress, approval
 //!   waits and refusals are relayed to the user's task and reported back to the planner.
-//! - [`steps`]: step-by-step runs for presenter mode.
+//! - [`steps`]: step-by-step runs for presenter mode: the concierge's own pauses, and the
+//!   specialists' pauses relayed (the machinery is `kit::agent::steps`).
 //!
 //! The concierge never holds a standing credential: it holds the user's token (which names it
 //! in `may_act`) and its own key, and every specialist call carries a token minted for that call.
@@ -80,7 +81,8 @@ impl Application {
             }
         };
         let signals = rt.clone(); // shared signals: see `kit::agent::signals`
-        let concierge = agent::Concierge::new(rt, planner, directory, steps.clone());
+        let concierge = agent::Concierge::new(rt, planner, directory, steps.clone())
+            .context("setting up the A2A client")?;
         let server = Server::new(Arc::new(concierge), guard.clone(), url.clone());
         let router = server.router().merge(steps::routes(steps, guard)).route(
             "/health",

@@ -1,15 +1,18 @@
 //! What every agent shares: its identity (SPIFFE id and key), the guard for tokens addressed to
 //! it, the exchange client, its own event store, and [`Runtime::delegate`], one hop with
 //! step-up that keeps the A2A task's state honest while the user decides. [`signals`]: what
-//! an agent does when a session is revoked ([`Runtime::receive_signals`]).
+//! an agent does when a session is revoked ([`Runtime::receive_signals`]). [`steps`]:
+//! step-by-step runs for presenter mode (an agent pauses before each hop until told "next").
 
 pub mod signals;
+pub mod steps;
 
 use std::{path::Path, time::Instant};
 
 use deadpool_postgres::Pool;
 use serde_json::json;
 
+pub use self::steps::{Pause, Stepper, Steps};
 use crate::{
     a2a::server::{AgentError, TaskHandle},
     claims::AccessClaims,
@@ -131,22 +134,50 @@ impl Runtime {
         audience: &str,
         details: &[AuthorizationDetail],
     ) -> Result<Exchanged, AgentError> {
+        self.delegate_with(task, audience, details, &Stepper::off())
+            .await
+    }
+
+    /// [`Runtime::delegate`] in a step-by-step run: when the idp asks for the user's approval,
+    /// `stepper` pauses (`approval`, with what the user's device shows) before the task waits.
+    pub async fn delegate_with(
+        &self,
+        task: &TaskHandle,
+        audience: &str,
+        details: &[AuthorizationDetail],
+        stepper: &Stepper,
+    ) -> Result<Exchanged, AgentError> {
         let claims = task.principal().claims.clone();
         let started = Instant::now();
         let summary = rar::summarize(details);
+        let who = claims.email.clone().unwrap_or_else(|| "the user".into());
         let mut waited = None;
-        let result = self
+        let result = match self
             .exchange
-            .exchange_with_approval(&task.principal().token, audience, details, |p| {
-                let who = claims.email.clone().unwrap_or_else(|| "the user".into());
+            .exchange(&task.principal().token, audience, details)
+            .await
+        {
+            Err(ExchangeError::Pending(p)) => {
                 let code = p.binding_code.clone().unwrap_or_default();
+                // The chain the device names: this agent, then whoever it acts for.
+                let mut chain = vec![self.name.clone()];
+                chain.extend(claims.chain_names());
+                stepper
+                    .pause(
+                        "approval",
+                        format!("The identity provider asks {who} to approve on their device: {summary} (code {code})"),
+                        json!({"summary": summary, "binding_code": p.binding_code, "chain": chain, "approval_id": p.approval_id}),
+                    )
+                    .await;
                 task.auth_required(
                     format!("Waiting for {who} to approve on their device: {summary} (code {code})"),
                     json!({"approval_id": p.approval_id, "binding_code": p.binding_code, "summary": summary}),
                 );
                 waited = p.approval_id.clone();
-            })
-            .await;
+                self.exchange.wait(p).await
+            }
+            other => other,
+        };
         if let Some(approval) = &waited {
             let mut e = self.event_for("approval_wait", Outcome::Pending, &claims);
             e.approval_id = Some(approval.clone());
