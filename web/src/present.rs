@@ -172,20 +172,29 @@ pub async fn pause(
     let narration = scenarios::find(&state.config.narration_dir, &q.s)
         .map(|s| s.hops)
         .unwrap_or_default();
-    let hop = |v: &Value| {
+    // A hop can come more than once (the concierge's exchange, then banking's): the file says
+    // `exchange` for the first and `"exchange.2"` for the second, falling back to `exchange`.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut hop = |v: &Value| {
         let name = v
             .get("hop")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
+        let nth = seen.entry(name.clone()).or_default();
+        *nth += 1;
         Hop {
             seq: v.get("seq").and_then(Value::as_i64).unwrap_or(0),
-            narration: narration.get(&name).cloned().unwrap_or_else(|| {
-                v.get("narration")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned()
-            }),
+            narration: narration
+                .get(&format!("{name}.{nth}"))
+                .or_else(|| narration.get(&name))
+                .cloned()
+                .unwrap_or_else(|| {
+                    v.get("narration")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                }),
             artifact: serde_json::to_string_pretty(v.get("artifact").unwrap_or(&Value::Null))
                 .unwrap_or_default(),
             hop: name,
@@ -194,15 +203,17 @@ pub async fn pause(
     let view = match resp {
         Ok(r) if r.status().is_success() => {
             let v: Value = r.json().await.unwrap_or_default();
+            // Done hops first, so the pending one is counted after them.
+            let done = v
+                .get("done")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(&mut hop).collect())
+                .unwrap_or_default();
             PauseView {
                 task: task.clone(),
                 key: q.s.clone(),
-                pending: v.get("pending").filter(|p| p.is_object()).map(hop),
-                done: v
-                    .get("done")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().map(hop).collect())
-                    .unwrap_or_default(),
+                pending: v.get("pending").filter(|p| p.is_object()).map(&mut hop),
+                done,
                 finished: false,
             }
         }

@@ -34,7 +34,8 @@ pub struct Scenario {
     pub action: String,
     #[serde(default)]
     pub intro: String,
-    /// Narration by hop name (`plan`, `exchange`, `dispatch`, `approval`, `issuance`, `sql`, ...).
+    /// Narration by hop name (`plan`, `exchange`, `dispatch`, `approval`, `issuance`, `sql`, ...);
+    /// `"exchange.2"` names the second pause of that hop in one run.
     #[serde(default)]
     pub hops: BTreeMap<String, String>,
 }
