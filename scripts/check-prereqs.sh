@@ -26,6 +26,10 @@ fi
 if [[ "$what" == test ]]; then
   command -v python3 >/dev/null || say "python3 is missing: the interoperability tests run real Python clients (apt-get install python3 python3-venv)."
   python3 -c 'import venv, ensurepip' 2>/dev/null || say "Python's venv module is missing: apt-get install python3-venv."
+  browser=""
+  command -v chromium >/dev/null || browser="chromium"
+  command -v chromedriver >/dev/null || browser="${browser:+$browser and }chromedriver"
+  [[ -z "$browser" ]] || say "Not found on PATH: $browser. The web UI's browser test drives headless Chromium through chromedriver: on Debian/Ubuntu run 'sudo apt-get install chromium chromium-driver'."
 fi
 
 if [[ "$missing" == 1 ]]; then
