@@ -9,6 +9,7 @@ use std::{
     net::TcpListener,
     os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
+    os::unix::process::CommandExt as _,
     process::{Command, Stdio},
 };
 
@@ -148,8 +149,12 @@ impl Cluster {
             pid = std::process::id(),
             stop = self.stop_command(remove_data)
         );
+        // Its own process group: a Ctrl-C in the terminal (SIGINT to the foreground group) must
+        // not kill the watchdog along with its owner, or a cluster started moments before
+        // would be left running.
         Command::new("sh")
             .args(["-c", &watch])
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
