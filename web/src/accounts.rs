@@ -100,7 +100,6 @@ impl Account {
                 Ok(renewed)
             }
             Err(e) => {
-                *guard = None;
                 drop(guard);
                 let why = format!("the identity provider refused to renew it ({e})");
                 self.end(&why).await;

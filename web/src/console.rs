@@ -125,12 +125,7 @@ pub async fn decide(
     me: SignedIn,
     Path((id, decision)): Path<(String, String)>,
 ) -> Response {
-    if !matches!(decision.as_str(), "approve" | "deny")
-        || id.is_empty()
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !matches!(decision.as_str(), "approve" | "deny") || !kit::plain_id(&id) {
         return (StatusCode::NOT_FOUND, "no such approval").into_response();
     }
     let token = match me.account.device_token(&state.oidc).await {

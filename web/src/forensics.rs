@@ -61,11 +61,7 @@ pub async fn page(
     if jti.is_empty() {
         return views::render(&page);
     }
-    if jti.len() > 128
-        || !jti
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !kit::plain_id(&jti) {
         page.errors.push("That is not a token id.".into());
         return views::render(&page);
     }

@@ -61,12 +61,7 @@ pub async fn by_jti(
     me: SignedIn,
     Path(jti): Path<String>,
 ) -> Response {
-    if jti.is_empty()
-        || jti.len() > 128
-        || !jti
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !kit::plain_id(&jti) {
         return not_found(&me, "that is not a token id");
     }
     let events = idp_events(&state, &jti).await.unwrap_or_default();

@@ -49,6 +49,8 @@ pub struct PauseView {
     pub pending: Option<Hop>,
     pub done: Vec<Hop>,
     pub finished: bool,
+    /// Why the run cannot be shown (the session ended).
+    pub error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -122,7 +124,7 @@ pub async fn run(
     Path(task): Path<String>,
     Query(q): Query<RunQuery>,
 ) -> Response {
-    if !plain_id(&task) {
+    if !kit::plain_id(&task) {
         return views::render(&MessagePage {
             csrf: me.csrf.clone(),
             title: "No such run".into(),
@@ -150,16 +152,20 @@ pub async fn pause(
     Path(task): Path<String>,
     Query(q): Query<RunQuery>,
 ) -> Response {
-    if !plain_id(&task) {
+    if !kit::plain_id(&task) {
         return (StatusCode::NOT_FOUND, "no such run").into_response();
     }
     let token = match me.account.access_token(&state.oidc).await {
         Ok(t) => t,
         Err(e) => {
-            return Html(format!(
-                "<p class=\"error\">{}</p>",
-                askama_escape(&e.to_string())
-            ))
+            return Html(views::fragment(&PauseView {
+                task,
+                key: q.s,
+                pending: None,
+                done: vec![],
+                finished: false,
+                error: Some(e.to_string()),
+            }))
             .into_response();
         }
     };
@@ -215,6 +221,7 @@ pub async fn pause(
                 pending: v.get("pending").filter(|p| p.is_object()).map(&mut hop),
                 done,
                 finished: false,
+                error: None,
             }
         }
         // The concierge knows a run from its first pause until it ends.
@@ -224,6 +231,7 @@ pub async fn pause(
             pending: None,
             done: vec![],
             finished: state.conversations.has_ended(&task),
+            error: None,
         },
     };
     Html(views::fragment(&view)).into_response()
@@ -235,7 +243,7 @@ pub async fn next(
     me: SignedIn,
     Path(task): Path<String>,
 ) -> Response {
-    if !plain_id(&task) {
+    if !kit::plain_id(&task) {
         return (StatusCode::NOT_FOUND, "no such run").into_response();
     }
     let token = match me.account.access_token(&state.oidc).await {
@@ -257,19 +265,4 @@ pub async fn next(
             .into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
-}
-
-fn plain_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn askama_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

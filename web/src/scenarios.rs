@@ -40,8 +40,9 @@ pub struct Scenario {
     pub hops: BTreeMap<String, String>,
 }
 
-/// Every scenario file in `dir`, by file name. A file that does not parse is skipped and
-/// logged (the presenter sees the others, and the log says which line is wrong).
+/// Every scenario file in `dir`, by file name. A file whose name is not a plain id is skipped;
+/// one that does not parse is skipped and logged (the presenter sees the others, and the log
+/// says which line is wrong).
 pub fn load(dir: &Path) -> Vec<Scenario> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         tracing::warn!(dir = %dir.display(), "no narration directory: no scenario buttons");
@@ -54,24 +55,29 @@ pub fn load(dir: &Path) -> Vec<Scenario> {
         .collect();
     files.sort();
     files
-        .into_iter()
-        .filter_map(|p| {
-            let key = p.file_stem()?.to_str()?.to_owned();
-            let text = std::fs::read_to_string(&p).ok()?;
-            match toml::from_str::<Scenario>(&text) {
-                Ok(s) => Some(Scenario { key, ..s }),
-                Err(e) => {
-                    tracing::warn!(file = %p.display(), error = %e, "skipping a narration file");
-                    None
-                }
-            }
-        })
+        .iter()
+        .filter_map(|p| find(dir, p.file_stem()?.to_str()?))
         .collect()
 }
 
-/// One scenario by key (`s1`), if its file exists and parses.
+/// One scenario by key (`s1`): `dir/<key>.toml`, if the key is a plain id and the file parses.
+/// Presenter mode polls with it, so it reads that one file, not the directory.
 pub fn find(dir: &Path, key: &str) -> Option<Scenario> {
-    load(dir).into_iter().find(|s| s.key == key)
+    if !kit::plain_id(key) {
+        return None;
+    }
+    let path = dir.join(format!("{key}.toml"));
+    let text = std::fs::read_to_string(&path).ok()?;
+    match toml::from_str::<Scenario>(&text) {
+        Ok(s) => Some(Scenario {
+            key: key.to_owned(),
+            ..s
+        }),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "skipping a narration file");
+            None
+        }
+    }
 }
 
 pub fn buttons(dir: &Path) -> Vec<ScenarioButton> {
@@ -100,6 +106,10 @@ mod tests {
         let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["S1", "S2", "S3", "S4", "S5", "S6"], "{all:?}");
         let s1 = find(&dir, "s1").expect("s1");
+        assert!(
+            find(&dir, "../narration/s1").is_none(),
+            "a key is a file name, not a path"
+        );
         assert_eq!(s1.sentence, "Transfer $1,000 from checking to savings.");
         for hop in ["plan", "exchange", "dispatch"] {
             assert!(s1.hops.contains_key(hop), "s1 narrates {hop}");

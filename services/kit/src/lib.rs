@@ -49,6 +49,18 @@ pub fn random_id(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// Whether `id` is a URL-safe word of at most 128 bytes, the shape of every id and name the
+/// platform issues ([`random_id`], `ses_…`, `apr_…`). Anything else in a path or a query names
+/// nothing we have, and never reaches a store (which cannot hold some of what a URL can carry,
+/// like NUL).
+pub fn plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Lower-case hex SHA-256 of `data` (how secrets such as codes and refresh tokens are stored:
 /// never the secret itself).
 pub fn sha256_hex(data: impl AsRef<[u8]>) -> String {

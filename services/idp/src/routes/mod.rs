@@ -20,15 +20,7 @@ use axum::{
 
 use crate::{error::Error, state::AppState};
 
-/// Ids and names we issue are URL-safe words; anything else in a path names nothing we have
-/// (and never reaches the database, which cannot hold some of what a URL can carry, like NUL).
-pub fn plain_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+pub use kit::plain_id;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
