@@ -8,8 +8,8 @@
 use std::{
     net::TcpListener,
     os::unix::fs::MetadataExt as _,
-    path::{Path, PathBuf},
     os::unix::process::CommandExt as _,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
 };
 
