@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::Router;
-use kit::ssf::{self, Delivery, EventType, Receiver, ReceiverConfig, SetEvent};
+use kit::ssf::{self, EventType, Receiver, SetEvent};
 
 use crate::{
     state::AppState,
@@ -25,15 +25,7 @@ pub async fn start(state: &AppState) -> Router {
     let me = state.clone();
     let receiver = Receiver::new(
         state.http.clone(),
-        ReceiverConfig {
-            transmitter: settings.transmitter.clone(),
-            token: settings.token.clone(),
-            description: "web".into(),
-            delivery: Delivery::Push {
-                endpoint_url: format!("{}{PUSH_PATH}", state.config.public_url),
-            },
-            events: vec![EventType::SessionRevoked],
-        },
+        settings.session_revoked_push("web", format!("{}{PUSH_PATH}", state.config.public_url)),
         move |event: SetEvent| {
             let state = me.clone();
             async move {

@@ -19,9 +19,7 @@ use std::time::Duration;
 use axum::Router;
 use kit::{
     events::Outcome,
-    ssf::{
-        self, Delivery, EventType, Receiver, ReceiverConfig, ReceiverSettings, SetEvent, SubjectId,
-    },
+    ssf::{self, EventType, Receiver, ReceiverSettings, SetEvent, SubjectId},
 };
 use serde_json::{Value, json};
 
@@ -211,13 +209,7 @@ pub fn receiver(state: &AppState, settings: &ReceiverSettings) -> Receiver {
     let endpoint_url = format!("{}{PUSH_PATH}", state.issuer.url);
     Receiver::new(
         reqwest::Client::new(),
-        ReceiverConfig {
-            transmitter: settings.transmitter.clone(),
-            token: settings.token.clone(),
-            description: crate::state::SERVICE.into(),
-            delivery: Delivery::Push { endpoint_url },
-            events: vec![EventType::SessionRevoked],
-        },
+        settings.session_revoked_push(crate::state::SERVICE, endpoint_url),
         move |event: SetEvent| {
             let state = state.clone();
             async move { on_signal(&state, &event).await }

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use axum::Router;
-use kit::ssf::{self, Delivery, EventType, Receiver, ReceiverConfig, SetEvent};
+use kit::ssf::{self, EventType, Receiver, SetEvent};
 
 use crate::{leases, state::AppState, state::SERVICE};
 
@@ -30,15 +30,10 @@ pub async fn start(state: &AppState, base_url: &str) -> Router {
     let me = state.clone();
     let receiver = Receiver::new(
         state.http.clone(),
-        ReceiverConfig {
-            transmitter: settings.transmitter.clone(),
-            token: settings.token.clone(),
-            description: SERVICE.into(),
-            delivery: Delivery::Push {
-                endpoint_url: format!("{}{PUSH_PATH}", base_url.trim_end_matches('/')),
-            },
-            events: vec![EventType::SessionRevoked],
-        },
+        settings.session_revoked_push(
+            SERVICE,
+            format!("{}{PUSH_PATH}", base_url.trim_end_matches('/')),
+        ),
         move |event: SetEvent| {
             let state = me.clone();
             async move { on_signal(&state, &event).await }

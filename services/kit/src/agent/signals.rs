@@ -15,7 +15,7 @@ use axum::Router;
 use super::Runtime;
 use crate::{
     a2a::server::TaskStore,
-    ssf::{self, Delivery, EventType, Receiver, ReceiverConfig, ReceiverSettings, SetEvent},
+    ssf::{self, EventType, Receiver, ReceiverSettings, SetEvent},
 };
 
 /// Where an agent receives pushed SETs, below its base URL.
@@ -54,15 +54,10 @@ impl Runtime {
         let me = self.clone();
         Receiver::new(
             self.http.clone(),
-            ReceiverConfig {
-                transmitter: settings.transmitter.clone(),
-                token: settings.token.clone(),
-                description: self.name.clone(),
-                delivery: Delivery::Push {
-                    endpoint_url: format!("{}{PUSH_PATH}", base_url.trim_end_matches('/')),
-                },
-                events: vec![EventType::SessionRevoked],
-            },
+            settings.session_revoked_push(
+                &self.name,
+                format!("{}{PUSH_PATH}", base_url.trim_end_matches('/')),
+            ),
             move |event: SetEvent| {
                 let me = me.clone();
                 let tasks = tasks.clone();

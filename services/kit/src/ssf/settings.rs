@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::{Receiver, SetEvent};
+use super::{Delivery, EventType, Receiver, ReceiverConfig, SetEvent};
 use crate::events::{Outcome, SecurityEvent};
 
 /// A receiver's connection to the transmitter.
@@ -50,6 +50,18 @@ impl ReceiverSettings {
                 }))
             }
             _ => anyhow::bail!("SSF_URL and SSF_TOKEN go together: set both or neither"),
+        }
+    }
+
+    /// The stream every service of the platform holds: pushed to `endpoint_url`, named
+    /// `description` (so a restart finds and reuses it), for CAEP `session-revoked`.
+    pub fn session_revoked_push(&self, description: &str, endpoint_url: String) -> ReceiverConfig {
+        ReceiverConfig {
+            transmitter: self.transmitter.clone(),
+            token: self.token.clone(),
+            description: description.to_owned(),
+            delivery: Delivery::Push { endpoint_url },
+            events: vec![EventType::SessionRevoked],
         }
     }
 
