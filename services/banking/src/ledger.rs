@@ -80,10 +80,22 @@ impl Account {
     }
 }
 
+/// One leg of a transfer: `$3` cents (negative for the debit) on account `$2` of owner `$1`.
+pub const LEG_SQL: &str =
+    "UPDATE banking.accounts SET balance_cents = balance_cents + $3 WHERE owner = $1 AND name = $2";
+/// The audit row; the ledger's triggers fill the `audit_*` columns from the credential's grant.
+pub const AUDIT_SQL: &str =
+    "INSERT INTO banking.transactions (owner, source, destination, amount_cents)
+     VALUES ($1, $2, $3, $4)
+     RETURNING id, audit_pg_user, audit_jti, audit_grant_id, audit_rar_fingerprint";
+/// The accounts the connection may see.
+pub const BALANCES_SQL: &str = "SELECT owner, name, kind, balance_cents, currency::text AS currency
+     FROM banking.accounts ORDER BY owner, name";
+
 /// Moves money: exactly three statements (debit, credit, audit row) in one transaction.
 pub async fn transfer(client: &mut Client, t: &Transfer<'_>) -> Result<Receipt, LedgerError> {
     let tx = client.transaction().await.map_err(LedgerError::Database)?;
-    let leg = "UPDATE banking.accounts SET balance_cents = balance_cents + $3 WHERE owner = $1 AND name = $2";
+    let leg = LEG_SQL;
     let debited = tx
         .execute(leg, &[&t.owner, &t.source, &(-t.amount_cents)])
         .await
@@ -100,9 +112,7 @@ pub async fn transfer(client: &mut Client, t: &Transfer<'_>) -> Result<Receipt, 
     }
     let row = tx
         .query_one(
-            "INSERT INTO banking.transactions (owner, source, destination, amount_cents)
-             VALUES ($1, $2, $3, $4)
-             RETURNING id, audit_pg_user, audit_jti, audit_grant_id, audit_rar_fingerprint",
+            AUDIT_SQL,
             &[&t.owner, &t.source, &t.destination, &t.amount_cents],
         )
         .await
@@ -133,11 +143,7 @@ pub async fn open_account(client: &impl GenericClient, kind: &str) -> Result<Acc
 /// The accounts this connection may see (for an ephemeral user: its grant's owner's only).
 pub async fn balances(client: &impl GenericClient) -> Result<Vec<Account>, LedgerError> {
     let rows = client
-        .query(
-            "SELECT owner, name, kind, balance_cents, currency::text AS currency
-             FROM banking.accounts ORDER BY owner, name",
-            &[],
-        )
+        .query(BALANCES_SQL, &[])
         .await
         .map_err(LedgerError::Database)?;
     rows.iter()
