@@ -150,25 +150,6 @@ impl ExchangeClient {
         .await
     }
 
-    /// Exchanges, and if the user must approve, calls `waiting` once and polls at the interval
-    /// the idp asks for (raising it on `slow_down`) until the user decides or the request
-    /// expires.
-    pub async fn exchange_with_approval(
-        &self,
-        subject_token: &str,
-        audience: &str,
-        details: &[AuthorizationDetail],
-        waiting: impl FnOnce(&Pending),
-    ) -> Result<Exchanged, ExchangeError> {
-        match self.exchange(subject_token, audience, details).await {
-            Err(ExchangeError::Pending(p)) => {
-                waiting(&p);
-                self.wait(p).await
-            }
-            other => other,
-        }
-    }
-
     /// Polls until the approval resolves.
     pub async fn wait(&self, pending: Pending) -> Result<Exchanged, ExchangeError> {
         let mut interval = pending.interval.max(1);
