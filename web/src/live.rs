@@ -112,8 +112,8 @@ fn relay_approvals(
                             chunk = bytes.next() => match chunk {
                                 Some(Ok(c)) => {
                                     buf.extend_from_slice(&c);
-                                    for data in take_events(&mut buf) {
-                                        let list: Vec<Value> = serde_json::from_str(&data).unwrap_or_default();
+                                    for ev in kit::sse::take_events(&mut buf) {
+                                        let list: Vec<Value> = serde_json::from_str(&ev.data).unwrap_or_default();
                                         if tx.send(approvals_html(&list)).await.is_err() {
                                             return;
                                         }
@@ -134,63 +134,4 @@ fn relay_approvals(
         }
     });
     rx
-}
-
-/// Takes every complete event (ended by a blank line) off `buf`; returns their `data` fields.
-/// Works on bytes, so a character split between two chunks is decoded whole.
-fn take_events(buf: &mut Vec<u8>) -> Vec<String> {
-    let mut out = vec![];
-    while let Some(end) = byte_offset_after_blank_line(buf) {
-        let block: Vec<u8> = buf.drain(..end).collect();
-        let text = String::from_utf8_lossy(&block);
-        let data: Vec<&str> = text
-            .lines()
-            .map(|l| l.trim_end_matches('\r'))
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect();
-        if !data.is_empty() {
-            out.push(data.join("\n"));
-        }
-    }
-    out
-}
-
-/// Where the first blank line (`\n\n` or `\r\n\r\n`) in `buf` ends.
-fn byte_offset_after_blank_line(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i < buf.len() {
-        if buf[i..].starts_with(b"\n\n") {
-            return Some(i + 2);
-        }
-        if buf[i..].starts_with(b"\r\n\r\n") {
-            return Some(i + 4);
-        }
-        i += 1;
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_split_on_blank_lines_across_chunks() {
-        let mut buf = b"event: approvals\ndata: [1]\n\nevent: approvals\r\ndata: [".to_vec();
-        assert_eq!(take_events(&mut buf), vec!["[1]".to_owned()]);
-        buf.extend_from_slice(b"2]\r\n\r\n:keep-alive\n\n");
-        assert_eq!(take_events(&mut buf), vec!["[2]".to_owned()]);
-        assert!(buf.is_empty());
-    }
-
-    #[test]
-    fn a_multibyte_character_split_between_chunks_survives() {
-        let text = "data: [\"é\"]\n\n".as_bytes();
-        let (a, b) = text.split_at(9);
-        let mut buf = a.to_vec();
-        assert!(take_events(&mut buf).is_empty());
-        buf.extend_from_slice(b);
-        assert_eq!(take_events(&mut buf), vec!["[\"é\"]".to_owned()]);
-    }
 }

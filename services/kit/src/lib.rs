@@ -32,6 +32,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod pg;
 pub mod rar;
+pub mod sse;
 pub mod ssf;
 pub mod telemetry;
 

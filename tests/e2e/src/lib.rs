@@ -692,20 +692,8 @@ impl WebSession {
             let mut buf: Vec<u8> = vec![];
             while let Some(Ok(chunk)) = bytes.next().await {
                 buf.extend_from_slice(&chunk);
-                while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
-                    let block: Vec<u8> = buf.drain(..end + 2).collect();
-                    let text = String::from_utf8_lossy(&block);
-                    let event = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("event:"))
-                        .map(|e| e.trim().to_owned())
-                        .unwrap_or_default();
-                    let data: Vec<&str> = text
-                        .lines()
-                        .filter_map(|l| l.strip_prefix("data:"))
-                        .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                        .collect();
-                    if !data.is_empty() && tx.send((event, data.join("\n"))).is_err() {
+                for ev in kit::sse::take_events(&mut buf) {
+                    if tx.send((ev.event.unwrap_or_default(), ev.data)).is_err() {
                         return;
                     }
                 }

@@ -200,42 +200,39 @@ impl Client {
             return Err(ClientError::Protocol("expected an event stream".into()));
         }
         let bytes = resp.bytes_stream();
-        let events =
-            futures::stream::unfold((bytes, String::new()), |(mut bytes, mut buf)| async move {
+        // Complete events are taken off a byte buffer (see `crate::sse`); the stream yields
+        // them one by one, reading more bytes only when none is ready.
+        let events = futures::stream::unfold(
+            (bytes, Vec::<u8>::new(), std::collections::VecDeque::new()),
+            |(mut bytes, mut buf, mut ready)| async move {
                 loop {
-                    if let Some(end) = buf.find("\n\n") {
-                        let block: String = buf.drain(..end + 2).collect();
-                        let data: Vec<&str> = block
-                            .lines()
-                            .filter_map(|l| l.strip_prefix("data:"))
-                            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                            .collect();
-                        if data.is_empty() {
-                            continue;
-                        }
-                        let parsed = serde_json::from_str::<Value>(&data.join("\n"))
+                    if let Some(ev) = ready.pop_front() {
+                        let crate::sse::SseEvent { data, .. } = ev;
+                        let parsed = serde_json::from_str::<Value>(&data)
                             .map_err(|e| ClientError::Protocol(e.to_string()))
                             .and_then(unwrap_envelope)
                             .and_then(|v| {
                                 serde_json::from_value::<StreamResponse>(v)
                                     .map_err(|e| ClientError::Protocol(e.to_string()))
                             });
-                        return Some((parsed, (bytes, buf)));
+                        return Some((parsed, (bytes, buf, ready)));
                     }
                     match bytes.next().await {
                         Some(Ok(chunk)) => {
-                            buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"))
+                            buf.extend_from_slice(&chunk);
+                            ready.extend(crate::sse::take_events(&mut buf));
                         }
                         Some(Err(e)) => {
                             return Some((
                                 Err(ClientError::Transport(e.to_string())),
-                                (bytes, buf),
+                                (bytes, buf, ready),
                             ));
                         }
                         None => return None,
                     }
                 }
-            });
+            },
+        );
         Ok(events.boxed())
     }
 }
