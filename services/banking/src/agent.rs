@@ -17,7 +17,7 @@ use kit::{
         ToolCall, VERSION,
         server::{Agent, AgentError, Reply, TaskHandle},
     },
-    agent::{Runtime, Stepper, Steps},
+    agent::{Runtime, Stepper, Steps, attack::Toggles},
     events::Outcome,
     guard::GuardError,
     rar::{self, Amount, AuthorizationDetail, RarError},
@@ -81,14 +81,17 @@ pub struct Banking {
     credentials: Credentials,
     /// Step-by-step runs, served at `/steps/{task_id}`.
     steps: Arc<Steps>,
+    /// The S6 attack toggles this agent takes (off unless configured).
+    attacks: Toggles,
 }
 
 impl Banking {
-    pub fn new(rt: Runtime, credentials: Credentials, steps: Arc<Steps>) -> Self {
+    pub fn new(rt: Runtime, credentials: Credentials, steps: Arc<Steps>, attacks: Toggles) -> Self {
         Self {
             rt,
             credentials,
             steps,
+            attacks,
         }
     }
 
@@ -99,7 +102,8 @@ impl Banking {
         let business = business_rar(skill.id, &call.arguments).map_err(|e| {
             AgentError::Rejected(format!("The arguments of {} are not valid: {e}.", skill.id))
         })?;
-        let asked = self.steps.requested(task);
+        let attack = self.attacks.for_task(task)?;
+        let asked = kit::agent::steps::requested(task);
         let stepper = Stepper::new(&self.steps, task, asked && skill.id == "transfer_funds");
         let claims = &task.principal().claims;
         // Whose ledger: the RAR's owner, else the signed-in user (what the issuer's grant says).
@@ -125,6 +129,18 @@ impl Banking {
                     destination,
                     amount_cents: amount.cents,
                 };
+                if let Some(attack) = attack {
+                    return crate::attack::transfer(
+                        &self.credentials,
+                        task,
+                        &stepper,
+                        attack,
+                        &business,
+                        &transfer,
+                        skill.role,
+                    )
+                    .await;
+                }
                 let ((receipt, balances), _) = self
                     .credentials
                     .with_credential(task, &stepper, &business, skill.role, async |db| {

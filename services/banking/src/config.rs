@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, str::FromStr as _};
 
 use anyhow::Context as _;
+use kit::agent::attack::Toggles;
 
 /// Everything the agent needs to start; validated once, then passed explicitly.
 #[derive(Clone)]
@@ -27,6 +28,9 @@ pub struct Config {
     pub database_url: String,
     /// One JSON object a log line (`LOG_FORMAT=json`), for log shippers.
     pub log_json: bool,
+    /// The S6 attack toggles (`ATTACK_TOGGLES=on` lets a message switch its run;
+    /// `BANKING_ATTACK=<id>` switches every run): off by default.
+    pub attacks: Toggles,
 }
 
 impl std::fmt::Debug for Config {
@@ -38,6 +42,7 @@ impl std::fmt::Debug for Config {
             .field("idp_issuer", &self.idp_issuer)
             .field("vault_addr", &self.vault_addr)
             .field("keys_dir", &self.keys_dir)
+            .field("attacks", &self.attacks)
             .finish_non_exhaustive()
     }
 }
@@ -53,6 +58,7 @@ impl Config {
             keys_dir: ".data/keys".into(),
             database_url: database_url.into(),
             log_json: false,
+            attacks: Toggles::off(crate::agent::NAME),
         }
     }
 
@@ -78,6 +84,11 @@ impl Config {
             c.keys_dir = v.into();
         }
         c.log_json = var("LOG_FORMAT").is_some_and(|f| f == "json");
+        c.attacks = Toggles::parse(
+            crate::agent::NAME,
+            var("ATTACK_TOGGLES").as_deref(),
+            var("BANKING_ATTACK").as_deref(),
+        )?;
         c.validate()?;
         Ok(c)
     }

@@ -72,6 +72,21 @@ impl Credentials {
         role: &str,
         sql: impl AsyncFnOnce(&mut tokio_postgres::Client) -> Result<T, LedgerError>,
     ) -> Result<(T, Used), AgentError> {
+        self.with_credential_kept(task, stepper, business, role, sql)
+            .await
+            .map(|(value, used, _)| (value, used))
+    }
+
+    /// [`Credentials::with_credential`], also handing back the (revoked) credential itself:
+    /// only the `use_after_revocation` attack toggle wants it, to show it is dead.
+    pub(crate) async fn with_credential_kept<T>(
+        &self,
+        task: &TaskHandle,
+        stepper: &Stepper,
+        business: &AuthorizationDetail,
+        role: &str,
+        sql: impl AsyncFnOnce(&mut tokio_postgres::Client) -> Result<T, LedgerError>,
+    ) -> Result<(T, Used, Credential), AgentError> {
         let creds_path = format!("{}/creds/{role}", vault::CREDS_MOUNT);
         let details = [
             business.clone(),
@@ -225,14 +240,25 @@ impl Credentials {
         Ok((
             value,
             Used {
-                pg_user: credential.username,
+                pg_user: credential.username.clone(),
                 jti,
             },
+            credential,
         ))
     }
 
+    /// The agent runtime this obtains credentials for.
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    /// The credential issuer this agent logs in to.
+    pub(crate) fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
     /// Connects to the ledger as the credential's user (real password authentication).
-    async fn connect(
+    pub(crate) async fn connect(
         &self,
         credential: &Credential,
     ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {

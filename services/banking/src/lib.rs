@@ -17,8 +17,11 @@
 //! - [`schema`]: the `banking` schema as ordered migrations, and how a credential is bound to
 //!   its one transaction inside Postgres (read its doc comment first).
 //! - [`config`]: the environment, read once.
+//! - [`attack`]: not part of the template: the S6 attack toggles, a transfer run misbehaving
+//!   on purpose so the platform's refusals can be seen.
 
 pub mod agent;
+pub mod attack;
 pub mod config;
 pub mod credential;
 pub mod ledger;
@@ -84,10 +87,15 @@ impl Application {
             &config.database_url,
         )?;
         let steps = Arc::new(Steps::default());
-        let banking = Banking::new(runtime.clone(), credentials, steps.clone());
+        let banking = Banking::new(
+            runtime.clone(),
+            credentials,
+            steps.clone(),
+            config.attacks.clone(),
+        );
         let server = Server::new(Arc::new(banking), runtime.guard.clone(), &base_url);
-        let router = steps
-            .watch(server.router())
+        let router = server
+            .router()
             .merge(steps::routes(steps, runtime.guard.clone()))
             .merge(runtime.receive_signals(server.tasks(), &base_url).await)
             .route("/health", get(|| async { "ok" }));

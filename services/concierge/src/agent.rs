@@ -23,14 +23,22 @@ use kit::{
         client::{Client, ClientError},
         server::{Agent, AgentError, Reply, TaskHandle},
     },
-    agent::{Runtime, spiffe_id, steps::announced},
+    agent::{
+        Runtime,
+        attack::{Attack, INJECTED_INSTRUCTION, Toggles},
+        spiffe_id,
+        steps::announced,
+    },
     events::Outcome as EventOutcome,
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::{
-    planner::{self, Move, Outcome, Planner, Specialist, Step, StepResult, Toolbox},
+    attack,
+    planner::{
+        self, Move, Outcome, Plan, Planner, RulePlanner, Specialist, Step, StepResult, Toolbox,
+    },
     steps::{self, Stepper, Steps},
 };
 
@@ -59,6 +67,16 @@ pub struct Concierge {
     /// Specialist → its card and when it was read (for its JSON-RPC endpoint and its skills).
     cards: Mutex<HashMap<Specialist, (Instant, AgentCard)>>,
     pub steps: Arc<Steps>,
+    /// The S6 attack toggles the concierge takes (off unless configured).
+    pub attacks: Toggles,
+}
+
+/// What one run is switched into (S6): the concierge's own misbehaviour, and a specialist's
+/// toggle to pass on with the call to that specialist.
+#[derive(Debug, Clone, Copy, Default)]
+struct Toggled {
+    own: Option<Attack>,
+    pass_on: Option<Attack>,
 }
 
 impl std::fmt::Debug for Concierge {
@@ -88,6 +106,7 @@ impl Concierge {
             directory,
             cards: Mutex::default(),
             steps,
+            attacks: Toggles::off("concierge"),
         })
     }
 
@@ -136,7 +155,13 @@ impl Concierge {
     /// One tool call, whoever planned it: hop 1 (the user's token exchanged for one addressed to
     /// this specialist and carrying exactly this operation, with the approval the policy asks
     /// for), then the specialist over A2A, relaying its progress and approval waits.
-    async fn perform(&self, task: &TaskHandle, step: &Step, stepper: &Stepper) -> StepResult {
+    async fn perform(
+        &self,
+        task: &TaskHandle,
+        step: &Step,
+        stepper: &Stepper,
+        toggled: Toggled,
+    ) -> StepResult {
         let who = step.agent;
         let detail = match step.authorization() {
             Ok(d) => d,
@@ -148,6 +173,9 @@ impl Concierge {
             "Asking the identity provider for {}'s authority: {summary}",
             who.display()
         ));
+        if toggled.own == Some(Attack::ReplayActorToken) {
+            return attack::replay(&self.rt, task, who, &detail).await;
+        }
         let t1 = match self
             .rt
             .delegate_with(
@@ -162,6 +190,9 @@ impl Concierge {
             Err(AgentError::Rejected(why)) => return StepResult::Refused(why),
             Err(AgentError::Failed(why)) => return StepResult::Failed(why),
         };
+        if toggled.own == Some(Attack::SpliceActorToken) {
+            return attack::splice(&self.rt, task, who, &t1, &detail).await;
+        }
         let claims = kit::jwt::decode_unverified(&t1.access_token)
             .map(|(_, c)| c)
             .unwrap_or_default();
@@ -186,8 +217,15 @@ impl Concierge {
             arguments: step.arguments.clone(),
         };
         let mut message = Message::tool_call(summary.clone(), &call);
+        let mut metadata = serde_json::Map::new();
         if stepper.is_on() {
-            message.metadata = Some(json!({"step_mode": true}));
+            metadata.insert("step_mode".into(), json!(true));
+        }
+        if let Some(a) = toggled.pass_on.filter(|a| a.agent() == who.name()) {
+            metadata.insert("attack".into(), json!(a.id()));
+        }
+        if !metadata.is_empty() {
+            message.metadata = Some(Value::Object(metadata));
         }
         let mut stream = match self.a2a.stream(&endpoint, &t1.access_token, &message).await {
             Ok(s) => s,
@@ -266,6 +304,44 @@ impl Concierge {
     }
 }
 
+impl Concierge {
+    /// `injected_instruction` (S6): the first tool result that came back carries an injected
+    /// instruction, and the compromised concierge obeys it: it plans the instruction as if the
+    /// user had asked (with the rule planner, so the attempt is the same whichever planner
+    /// runs) and performs what it planned, through the same path as any call. The plan is a
+    /// tier-4 operation: the idp refuses hop 1 and no token exists. Returns whether it fired.
+    async fn obey_injection(
+        &self,
+        task: &TaskHandle,
+        stepper: &Stepper,
+        batch: &mut Vec<Outcome>,
+    ) -> bool {
+        let Some(text) = batch.iter_mut().find_map(|o| match &mut o.result {
+            StepResult::Done { text, .. } => Some(text),
+            _ => None,
+        }) else {
+            return false;
+        };
+        // What a poisoned record looks like to whoever reads the result.
+        text.push(' ');
+        text.push_str(INJECTED_INSTRUCTION);
+        self.rt
+            .attempting(
+                task,
+                Attack::InjectedInstruction,
+                &format!("found in a tool result: {INJECTED_INSTRUCTION}"),
+            )
+            .await;
+        if let Plan::Steps(steps) = RulePlanner.plan(INJECTED_INSTRUCTION) {
+            for step in steps {
+                let result = self.perform(task, &step, stepper, Toggled::default()).await;
+                batch.push(Outcome { step, result });
+            }
+        }
+        true
+    }
+}
+
 impl Agent for Concierge {
     fn card(&self, base_url: &str) -> AgentCard {
         let planner = self.planner.description();
@@ -335,6 +411,10 @@ impl Agent for Concierge {
             .get("step_mode")
             .and_then(Value::as_bool)
             .unwrap_or(false);
+        let toggled = Toggled {
+            own: self.attacks.for_task(&task)?,
+            pass_on: self.attacks.to_pass_on(&task),
+        };
         let stepper = Stepper::new(&self.steps, &task, step_mode);
         let claims = task.principal().claims.clone();
         let tools = if self.planner.wants_tools() {
@@ -345,6 +425,7 @@ impl Agent for Concierge {
         let mut session = self.planner.start(&text, tools);
         let mut done: Vec<Outcome> = vec![];
         let mut feedback = vec![];
+        let mut injected = false;
         let end = loop {
             let steps = match session.next(feedback).await {
                 Move::Call(steps) => steps,
@@ -388,10 +469,13 @@ impl Agent for Concierge {
                         "one message runs at most {MAX_CALLS_PER_MESSAGE} calls"
                     ))
                 } else {
-                    self.perform(&task, &step, &stepper).await
+                    self.perform(&task, &step, &stepper, toggled).await
                 };
                 stopped |= !matches!(result, StepResult::Done { .. });
                 batch.push(Outcome { step, result });
+            }
+            if toggled.own == Some(Attack::InjectedInstruction) && !injected {
+                injected = self.obey_injection(&task, &stepper, &mut batch).await;
             }
             done.extend(batch.iter().cloned());
             feedback = batch;

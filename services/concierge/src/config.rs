@@ -23,6 +23,9 @@ pub struct Config {
     pub entra_url: String,
     /// `LLM_BASE_URL` set: a hosted model plans instead of the deterministic rules.
     pub llm: Option<LlmConfig>,
+    /// The S6 attack toggles (`ATTACK_TOGGLES=on` lets a message switch its run and pass a
+    /// specialist's toggle on; `CONCIERGE_ATTACK=<id>` switches every run): off by default.
+    pub attacks: kit::agent::attack::Toggles,
 }
 
 /// An OpenAI-compatible chat-completions endpoint (OpenAI, Ollama, vLLM, a gateway).
@@ -92,6 +95,11 @@ impl Config {
                     |k| var(k),
                 )?),
             },
+            attacks: kit::agent::attack::Toggles::parse(
+                "concierge",
+                var("ATTACK_TOGGLES").as_deref(),
+                var("CONCIERGE_ATTACK").as_deref(),
+            )?,
         })
     }
 }

@@ -9,11 +9,14 @@
 //!   waits and refusals are relayed to the user's task and reported back to the planner.
 //! - [`steps`]: step-by-step runs for presenter mode: the concierge's own pauses, and the
 //!   specialists' pauses relayed (the machinery is `kit::agent::steps`).
+//! - [`attack`]: the S6 attack toggles the concierge performs (chain splicing, a replayed
+//!   actor token, obeying an injected instruction), and passing a specialist's toggle on.
 //!
 //! The concierge never holds a standing credential: it holds the user's token (which names it
 //! in `may_act`) and its own key, and every specialist call carries a token minted for that call.
 
 pub mod agent;
+pub mod attack;
 pub mod config;
 pub mod planner;
 pub mod steps;
@@ -81,8 +84,9 @@ impl Application {
             }
         };
         let signals = rt.clone(); // shared signals: see `kit::agent::signals`
-        let concierge = agent::Concierge::new(rt, planner, directory, steps.clone())
+        let mut concierge = agent::Concierge::new(rt, planner, directory, steps.clone())
             .context("setting up the A2A client")?;
+        concierge.attacks = config.attacks.clone();
         let server = Server::new(Arc::new(concierge), guard.clone(), url.clone());
         let router = server.router().merge(steps::routes(steps, guard)).route(
             "/health",

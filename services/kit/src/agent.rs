@@ -3,7 +3,9 @@
 //! step-up that keeps the A2A task's state honest while the user decides. [`signals`]: what
 //! an agent does when a session is revoked ([`Runtime::receive_signals`]). [`steps`]:
 //! step-by-step runs for presenter mode (an agent pauses before each hop until told "next").
+//! [`attack`]: the S6 attack toggles (an agent switched into misbehaving, to be refused).
 
+pub mod attack;
 pub mod signals;
 pub mod steps;
 

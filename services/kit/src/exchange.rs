@@ -121,13 +121,26 @@ impl ExchangeClient {
             .identity
             .actor_token(&self.issuer)
             .map_err(|e| ExchangeError::Transport(e.to_string()))?;
+        self.exchange_with_actor(subject_token, &actor, audience, details)
+            .await
+    }
+
+    /// [`ExchangeClient::exchange`] with an actor token the caller made. Honest agents never
+    /// need it (a fresh actor token per hop); the attack toggles replay or forge one with it.
+    pub async fn exchange_with_actor(
+        &self,
+        subject_token: &str,
+        actor_token: &str,
+        audience: &str,
+        details: &[AuthorizationDetail],
+    ) -> Result<Exchanged, ExchangeError> {
         let details =
             serde_json::to_string(details).map_err(|e| ExchangeError::Transport(e.to_string()))?;
         self.post(&[
             ("grant_type", GRANT_TOKEN_EXCHANGE),
             ("subject_token", subject_token),
             ("subject_token_type", TOKEN_TYPE_ACCESS),
-            ("actor_token", &actor),
+            ("actor_token", actor_token),
             ("actor_token_type", TOKEN_TYPE_JWT),
             ("audience", audience),
             ("authorization_details", &details),

@@ -129,6 +129,14 @@ impl SigningKey {
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }
 
+    /// The same key under another `kid` (a forged token in an attack toggle).
+    pub fn with_kid(&self, kid: impl Into<String>) -> Self {
+        Self {
+            kid: kid.into(),
+            ..self.clone()
+        }
+    }
+
     /// PEM text of the private key (what the stack writes to `.data/keys`).
     pub fn to_pem(&self) -> String {
         der_to_pem(&self.pkcs8_der)

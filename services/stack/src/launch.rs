@@ -321,6 +321,8 @@ impl Stack {
                     ("IDP_ISSUER", u.idp.clone()),
                     ("VAULT_ADDR", u.verify_rar.clone()),
                     ("KEYS_DIR", keys.clone()),
+                    // The demo takes the S6 attack toggles per run (the UI's switches).
+                    ("ATTACK_TOGGLES", "on".into()),
                 ],
             },
             Service {
@@ -358,6 +360,7 @@ impl Stack {
                     ("BANKING_URL", u.banking.clone()),
                     ("IAM_URL", u.iam.clone()),
                     ("ENTRA_URL", u.entra.clone()),
+                    ("ATTACK_TOGGLES", "on".into()),
                 ]
                 .into_iter()
                 .chain(match &opts.concierge_llm {

@@ -311,6 +311,9 @@ pub struct TaskHandle {
     id: String,
     principal: Arc<Principal>,
     store: Arc<TaskStore>,
+    /// The `metadata` of the message that started the task (what the caller asked of the run:
+    /// step mode, an attack toggle), `Null` when it had none.
+    metadata: Arc<Value>,
 }
 
 impl std::fmt::Debug for TaskHandle {
@@ -329,6 +332,12 @@ impl TaskHandle {
     /// Who asked, verified: the delegated token this agent received, and its claims.
     pub fn principal(&self) -> &Principal {
         &self.principal
+    }
+
+    /// The `metadata` object of the message that started the task (`Null` if it had none):
+    /// `task.metadata()["step_mode"]`.
+    pub fn metadata(&self) -> &Value {
+        &self.metadata
     }
 
     /// Progress, in words.
@@ -712,11 +721,13 @@ fn start<A: Agent>(
             format!("this agent has no skill {}", call.skill),
         ));
     }
+    let metadata = Arc::new(message.metadata.clone().unwrap_or(Value::Null));
     let (task, rx) = s.tasks.create(principal, message);
     let handle = TaskHandle {
         id: task.id.clone(),
         principal: principal.clone(),
         store: s.tasks.clone(),
+        metadata,
     };
     let agent = s.agent.clone();
     let store = s.tasks.clone();

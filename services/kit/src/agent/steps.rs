@@ -5,7 +5,7 @@
 //!
 //! The protocol, end to end:
 //! - a caller asks a specialist for step mode with `metadata: {"step_mode": true}` on the A2A
-//!   message ([`Steps::watch`] notes it, [`Steps::requested`] tells the run);
+//!   message ([`requested`] reads it from the task);
 //! - each pause is announced on the task with a `TASK_STATE_WORKING` line for people, then an
 //!   artifact named [`PAUSE_ARTIFACT`] whose data part is `{"pause": {seq, hop, narration,
 //!   artifact}}` ([`announced`] reads it back; a caller relays it with [`Stepper::relay`]);
@@ -21,15 +21,13 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{
     Json, Router,
-    body::Body,
-    extract::{Path, Query, Request, State},
-    http::{HeaderMap, Method, StatusCode, header},
-    middleware::Next,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -38,10 +36,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::{
-    a2a::{
-        Artifact, Part, RPC_PATH,
-        server::{MAX_REQUEST_BYTES, TaskHandle},
-    },
+    a2a::{Artifact, Part, server::TaskHandle},
     guard::Guard,
 };
 
@@ -50,10 +45,6 @@ pub const MAX_PAUSE: Duration = Duration::from_secs(600);
 
 /// The name of the artifact that announces a pause on an A2A task.
 pub const PAUSE_ARTIFACT: &str = "pause";
-
-/// How long a step-mode request waits for the run it starts to ask about it (microseconds in
-/// practice: the run starts right after the request is accepted).
-const REQUEST_MARK_TTL: Duration = Duration::from_secs(60);
 
 /// One pause: the hop about to happen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,9 +79,6 @@ enum Advanced {
 #[derive(Default)]
 pub struct Steps {
     runs: Mutex<HashMap<String, Run>>,
-    /// SHA-256 of the bearer token of each message that asked for step mode, and when: the run
-    /// it starts has the same token (see [`Steps::watch`]).
-    requested: Mutex<HashMap<String, Instant>>,
 }
 
 impl std::fmt::Debug for Steps {
@@ -102,12 +90,6 @@ impl std::fmt::Debug for Steps {
 impl Steps {
     fn runs(&self) -> MutexGuard<'_, HashMap<String, Run>> {
         self.runs.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn marks(&self) -> MutexGuard<'_, HashMap<String, Instant>> {
-        self.requested
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Makes `hop` the run's pending pause; the receiver fires on "next".
@@ -178,82 +160,11 @@ impl Steps {
             }
         }
     }
-
-    /// Whether the message that started `task` asked for step mode (`metadata.step_mode`), as
-    /// noted by [`Steps::watch`]. Answers once per request.
-    pub fn requested(&self, task: &TaskHandle) -> bool {
-        let key = crate::sha256_hex(&task.principal().token);
-        self.marks()
-            .remove(&key)
-            .is_some_and(|at| at.elapsed() < REQUEST_MARK_TTL)
-    }
-
-    fn mark(&self, token: &str) {
-        let mut marks = self.marks();
-        marks.retain(|_, at| at.elapsed() < REQUEST_MARK_TTL);
-        marks.insert(crate::sha256_hex(token), Instant::now());
-    }
-
-    /// Wraps an agent's A2A router ([`crate::a2a::server::Server::router`]) so that a message
-    /// asking for step mode is noted for the run it starts. The server hands [`Agent::run`] the
-    /// tool call only, so the note is kept under the hash of the bearer token the message came
-    /// with: only that token's holder can ask, and the run finds it with its principal's token.
-    /// The request reaches the server unchanged.
-    ///
-    /// [`Agent::run`]: crate::a2a::server::Agent::run
-    pub fn watch(self: &Arc<Self>, a2a: Router) -> Router {
-        a2a.layer(axum::middleware::from_fn_with_state(
-            self.clone(),
-            note_step_mode,
-        ))
-    }
 }
 
-/// Reads a JSON-RPC request that the server would read anyway (a POST to [`RPC_PATH`] of a
-/// declared length within its limit); anything else passes untouched.
-async fn note_step_mode(State(steps): State<Arc<Steps>>, request: Request, next: Next) -> Response {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if request.method() != Method::POST
-        || request.uri().path() != RPC_PATH
-        || declared.is_none_or(|n| n > MAX_REQUEST_BYTES)
-    {
-        return next.run(request).await;
-    }
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
-        .await
-        .unwrap_or_default();
-    let token = bearer(&parts.headers);
-    if let Some(token) = token
-        && asks_for_step_mode(&body)
-    {
-        steps.mark(token);
-    }
-    next.run(Request::from_parts(parts, Body::from(body))).await
-}
-
-/// The bearer token as the guard reads it.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
-
-fn asks_for_step_mode(body: &[u8]) -> bool {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return false;
-    };
-    matches!(
-        v["method"].as_str(),
-        Some("SendMessage" | "SendStreamingMessage")
-    ) && v["params"]["message"]["metadata"]["step_mode"] == true
+/// Whether the message that started `task` asked for step mode (`metadata.step_mode: true`).
+pub fn requested(task: &TaskHandle) -> bool {
+    task.metadata()["step_mode"] == true
 }
 
 /// One task's step-by-step run. Made once per run: it pauses only when step mode is on, and the
@@ -495,22 +406,6 @@ mod tests {
         let view = steps.view("t", "alice").unwrap();
         assert_eq!(view["pending"]["seq"], second.seq);
         assert_eq!(view["done"][0]["seq"], first.seq);
-    }
-
-    #[test]
-    fn step_mode_is_read_from_a_sent_message_metadata() {
-        let ask = |metadata: Value| {
-            serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": "SendStreamingMessage",
-                "params": {"message": {"messageId": "m", "role": "ROLE_USER", "parts": [], "metadata": metadata}}}))
-            .unwrap()
-        };
-        assert!(asks_for_step_mode(&ask(json!({"step_mode": true}))));
-        assert!(!asks_for_step_mode(&ask(json!({"step_mode": "yes"}))));
-        assert!(!asks_for_step_mode(&ask(Value::Null)));
-        assert!(!asks_for_step_mode(
-            br#"{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"message":{"metadata":{"step_mode":true}}}}"#
-        ));
-        assert!(!asks_for_step_mode(b"not json"));
     }
 
     #[test]
