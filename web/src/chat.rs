@@ -15,7 +15,10 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 use futures::StreamExt as _;
-use kit::a2a::{Message, Part, Role, StreamResponse, TaskState, client::ClientError};
+use kit::{
+    a2a::{Message, Part, Role, StreamResponse, TaskState, client::ClientError},
+    agent::attack::Attack,
+};
 
 use crate::{
     accounts::Account,
@@ -90,12 +93,38 @@ pub fn post_line(state: &AppState, sid: &str, line: &ChatLine) {
 
 #[derive(Debug, serde::Deserialize)]
 pub struct Ask {
+    #[serde(default)]
     text: String,
+    /// An S6 attack toggle for this run (`kit::agent::attack`): the misbehaving agent tries,
+    /// the platform refuses. Without a sentence, the attack's own demo sentence is asked.
+    #[serde(default)]
+    attack: String,
 }
 
 /// `POST /chat`: answers with the user's own line; Charlie's lines follow over `/live`.
 pub async fn ask(State(state): State<AppState>, me: SignedIn, Form(ask): Form<Ask>) -> Response {
-    let text = ask.text.trim().to_owned();
+    let attack = match ask.attack.trim() {
+        "" => None,
+        id => match Attack::parse(id) {
+            Some(a) => Some(a),
+            None => {
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Html(views::fragment(&ChatLine {
+                        class: "failed",
+                        who: String::new(),
+                        text: "There is no such attack toggle.".into(),
+                        detail: String::new(),
+                    })),
+                )
+                    .into_response();
+            }
+        },
+    };
+    let text = match (ask.text.trim(), attack) {
+        ("", Some(a)) => a.demo_sentence().to_owned(),
+        (t, _) => t.to_owned(),
+    };
     if text.is_empty() || text.len() > MAX_TEXT || text.chars().any(char::is_control) {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -112,11 +141,23 @@ pub async fn ask(State(state): State<AppState>, me: SignedIn, Form(ask): Form<As
         class: "user",
         who: me.account.email.clone(),
         text: text.clone(),
-        detail: String::new(),
+        detail: attack
+            .map(|a| {
+                format!(
+                    "Attack toggle {a}: {} {} — must be refused by {}.",
+                    a.agent(),
+                    a.tries(),
+                    a.refused_by()
+                )
+            })
+            .unwrap_or_default(),
     };
     let html = views::fragment(&mine);
     state.conversations.keep(&me.account.sid, &html);
-    let message = Message::new(Role::User, vec![Part::text(text)]);
+    let mut message = Message::new(Role::User, vec![Part::text(text)]);
+    if let Some(a) = attack {
+        message.metadata = Some(serde_json::json!({"attack": a.id()}));
+    }
     let (state2, account) = (state.clone(), me.account.clone());
     tokio::spawn(async move {
         let _ = converse(&state2, &account, message).await;

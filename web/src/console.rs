@@ -35,6 +35,7 @@ pub async fn index(State(state): State<AppState>, me: SignedIn) -> Response {
         chat: state.conversations.history(&account.sid),
         events,
         scenarios: scenarios::buttons(&state.config.narration_dir),
+        attacks: views::AttackOption::all(),
         qr: qr_svg(&phone_url),
         phone_url,
     };

@@ -6,7 +6,7 @@
 //! title = "Transfer"
 //! sentence = "Transfer $1,000 from checking to savings."   # what the button asks Charlie
 //! hint = ""                                                  # for scenarios without a sentence
-//! action = ""                                                # or a control: "kill_session"
+//! action = ""               # or a control: "kill_session" (S5), "attack" (S6: a toggle picker)
 //! intro = "What the audience should watch for."
 //! [hops]                                                     # said before each hop (presenter mode)
 //! exchange = "Charlie asks the identity provider for a token for this one transfer."
@@ -29,7 +29,8 @@ pub struct Scenario {
     pub sentence: String,
     #[serde(default)]
     pub hint: String,
-    /// A control instead of a sentence: `kill_session` (S5).
+    /// A control instead of a sentence: `kill_session` (S5), `attack` (S6: the button runs the
+    /// attack toggle picked next to it).
     #[serde(default)]
     pub action: String,
     #[serde(default)]

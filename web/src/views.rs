@@ -39,8 +39,32 @@ pub struct ScenarioButton {
     pub title: String,
     pub sentence: String,
     pub hint: String,
-    /// `kill_session`: the button ends the session instead of asking Charlie.
+    /// `kill_session`: the button ends the session instead of asking Charlie; `attack`: it runs
+    /// the attack toggle picked next to it.
     pub action: String,
+}
+
+/// One S6 attack toggle as the picker shows it.
+#[derive(Debug, Clone)]
+pub struct AttackOption {
+    pub id: &'static str,
+    pub agent: &'static str,
+    pub tries: &'static str,
+    pub refused_by: &'static str,
+}
+
+impl AttackOption {
+    pub fn all() -> Vec<Self> {
+        kit::agent::attack::Attack::ALL
+            .iter()
+            .map(|a| Self {
+                id: a.id(),
+                agent: a.agent(),
+                tries: a.tries(),
+                refused_by: a.refused_by(),
+            })
+            .collect()
+    }
 }
 
 #[derive(Template)]
@@ -54,6 +78,8 @@ pub struct Console {
     pub chat: Vec<String>,
     pub events: Vec<String>,
     pub scenarios: Vec<ScenarioButton>,
+    /// The S6 attack toggles, for the compromised-agent scenario's picker.
+    pub attacks: Vec<AttackOption>,
     pub qr: String,
     pub phone_url: String,
 }

@@ -183,6 +183,15 @@ impl Attack {
         }
     }
 
+    /// What a demo asks Charlie to show it: a transfer, or a read whose result carries the
+    /// injected instruction.
+    pub fn demo_sentence(self) -> &'static str {
+        match self {
+            Attack::InjectedInstruction => "What is my checking balance?",
+            _ => "Transfer $1,000 from checking to savings.",
+        }
+    }
+
     /// The catalogue as the UI lists it.
     pub fn catalogue() -> Value {
         json!(

@@ -126,5 +126,25 @@ async fn s1_and_s2_in_the_browser() {
         p.service_events("iam").await.is_empty(),
         "the iam agent was never called"
     );
+
+    // S6 from its picker: the banking agent, switched into asking for ten times the amount,
+    // is refused by the idp, which names the rule in red.
+    let picker = b.find("#attack-toggle").await;
+    assert_eq!(
+        picker.value().await.unwrap().as_deref(),
+        Some("widen_amount"),
+        "the picker starts at the first toggle"
+    );
+    let before = p.balances("alice@example.com").await;
+    b.find("#scenario-s6").await.click().await.unwrap();
+    b.wait_text("#chat li.msg", "Attack toggle widen_amount")
+        .await;
+    let refusal = b
+        .wait_text("#chat li.msg.refused", "exceeds the granted")
+        .await;
+    assert!(refusal.contains("$10,000.00"), "{refusal}");
+    b.wait_text("#events li.event.denied", "rar_widened").await;
+    b.shot("08-s6-refused").await;
+    assert_eq!(p.balances("alice@example.com").await, before);
     b.quit().await;
 }

@@ -110,6 +110,12 @@ async fn the_ui_guards_its_pages_forms_and_tokens() {
     );
     assert_eq!(s.post("/chat", &[("text", "a\u{0}b")]).await.status(), 422);
     assert_eq!(s.post("/chat", &[("nope", "x")]).await.status(), 422);
+    // An attack toggle that does not exist never reaches the concierge.
+    for id in ["steal_everything", "<script>"] {
+        let r = s.post("/chat", &[("attack", id)]).await;
+        assert_eq!(r.status(), 422, "{id}");
+        assert!(!r.text().await.unwrap().contains("<script>"), "escaped");
+    }
     // On a connection of its own: the UI answers 413 without reading the body and closes the
     // connection, which a pooled client could otherwise pick for the next request.
     assert_eq!(
