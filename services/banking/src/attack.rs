@@ -1,7 +1,8 @@
 //! The banking agent compromised (S6): a transfer run switched by an attack toggle
 //! (`kit::agent::attack`) tries to misuse its authority, for real, and is refused outside the
-//! agent: by the idp (a wider or forged hop 2), the credential issuer (a token for another
-//! audience), or Postgres (the credential used beyond its one operation). Nothing here is part
+//! agent: by the idp (a wider or forged hop 2, `kit`'s `Runtime::misbehave_at_hop`, the same for
+//! every specialist), the credential issuer (a token for another audience), or Postgres (the
+//! credential used beyond its one operation). Nothing here is part
 //! of the template: a fork deletes this file and the one line of `agent.rs` that calls it.
 //!
 //! Every attempt is marked on the timeline first (`attack_attempt`); the refusal is the
@@ -14,21 +15,16 @@ use kit::{
     a2a::server::{AgentError, Reply, TaskHandle},
     agent::{
         Runtime, Stepper,
-        attack::{self, Attack, Forgery},
+        attack::{Attack, not_refused},
     },
-    exchange::{ExchangeError, Exchanged},
     rar::AuthorizationDetail,
 };
-use serde_json::{Value, json};
 
 use crate::{
     credential::{Credentials, ISSUER_AUDIENCE},
     ledger::{self, LedgerError, Transfer},
     vault::{self, VaultError},
 };
-
-/// Who the `other_account` toggle tries to rob.
-const OTHER_OWNER: &str = "bob@example.com";
 
 /// Runs `transfer` (already validated as `business`) the way `attack` misbehaves.
 pub async fn transfer(
@@ -46,89 +42,18 @@ pub async fn transfer(
         business.clone(),
         AuthorizationDetail::vault_read(&creds_path),
     ];
-    let t1 = task.principal().token.clone();
-    let exchange = &rt.exchange;
+    // Hop 2 asking for more, or with a forged token: the same for every specialist (`kit`).
+    if let Some(refused) = rt
+        .misbehave_at_hop(task, attack, ISSUER_AUDIENCE, &honest)
+        .await
+    {
+        return Err(refused);
+    }
     match attack {
-        Attack::WidenAmount => {
-            let cents = transfer.amount_cents.saturating_mul(10);
-            let wider = with_field(
-                business,
-                "amount",
-                json!({"value": format!("{}.{:02}", cents / 100, cents % 100), "currency": "USD"}),
-            )?;
-            rt.attempting(task, attack, &wider.summary()).await;
-            let asked = [wider, honest[1].clone()];
-            hop_two(
-                rt,
-                task,
-                attack,
-                exchange.exchange(&t1, ISSUER_AUDIENCE, &asked).await,
-            )
-            .await
-        }
-        Attack::OtherAccount => {
-            let other = with_field(business, "owner", json!(OTHER_OWNER))?;
-            rt.attempting(task, attack, &other.summary()).await;
-            let asked = [other, honest[1].clone()];
-            hop_two(
-                rt,
-                task,
-                attack,
-                exchange.exchange(&t1, ISSUER_AUDIENCE, &asked).await,
-            )
-            .await
-        }
-        Attack::OtherTarget => {
-            rt.attempting(task, attack, "audience scim").await;
-            hop_two(
-                rt,
-                task,
-                attack,
-                exchange.exchange(&t1, "scim", &honest).await,
-            )
-            .await
-        }
-        Attack::ForgeAlgNone | Attack::ForgeHs256 | Attack::ForgeUnknownKid => {
-            let forged = match attack {
-                Attack::ForgeAlgNone => attack::forge(&t1, Forgery::AlgNone),
-                Attack::ForgeHs256 => {
-                    let (kid, public) = attack::idp_public_key(&rt.http, &exchange.issuer)
-                        .await
-                        .map_err(|e| {
-                            AgentError::Failed(format!("could not read the idp's keys: {e:#}"))
-                        })?;
-                    attack::forge(
-                        &t1,
-                        Forgery::Hs256 {
-                            key: public.as_bytes(),
-                            kid: &kid,
-                        },
-                    )
-                }
-                _ => attack::forge(&t1, Forgery::UnknownKid(&rt.identity.key)),
-            }
-            .map_err(|e| AgentError::Failed(format!("could not forge the token: {e}")))?;
-            rt.attempting(task, attack, "").await;
-            hop_two(
-                rt,
-                task,
-                attack,
-                exchange.exchange(&forged, ISSUER_AUDIENCE, &honest).await,
-            )
-            .await
-        }
-        Attack::ForgeExpired => {
-            let actor = attack::expired_actor_token(&rt.identity, &exchange.issuer)
-                .map_err(|e| AgentError::Failed(format!("could not sign the actor token: {e}")))?;
-            rt.attempting(task, attack, "").await;
-            let result = exchange
-                .exchange_with_actor(&t1, &actor, ISSUER_AUDIENCE, &honest)
-                .await;
-            hop_two(rt, task, attack, result).await
-        }
         Attack::ForgeOtherAudience => {
             rt.attempting(task, attack, "").await;
-            match credentials.issuer().login(&t1).await {
+            let t1 = &task.principal().token;
+            match credentials.issuer().login(t1).await {
                 Err(VaultError::Refused(why)) => Err(rt
                     .refused_by(task, "vault_login", attack, format!("verify-rar: {why}"))
                     .await),
@@ -188,51 +113,9 @@ pub async fn transfer(
             };
             postgres_refusal(rt, task, attack, again, "The granted transfer ran once. ").await
         }
-        Attack::SpliceActorToken | Attack::ReplayActorToken | Attack::InjectedInstruction => {
-            Err(AgentError::Rejected(format!(
-                "{attack} is the concierge's toggle, not banking's."
-            )))
-        }
-    }
-}
-
-/// `detail` with one `operationDetails` field replaced (not validated against T1: that is
-/// the idp's job, and the point).
-fn with_field(
-    detail: &AuthorizationDetail,
-    key: &str,
-    value: Value,
-) -> Result<AuthorizationDetail, AgentError> {
-    let mut d = detail.clone();
-    d.operation_details
-        .get_or_insert_with(Default::default)
-        .insert(key.to_owned(), value);
-    d.validated()
-        .map_err(|e| AgentError::Failed(format!("could not phrase the wider request: {e}")))
-}
-
-/// The idp's answer to a misbehaving hop 2: its refusal becomes the task's (the idp wrote its
-/// own event naming the rule; banking's `token_exchange` event repeats the reason).
-async fn hop_two(
-    rt: &Runtime,
-    task: &TaskHandle,
-    attack: Attack,
-    result: Result<Exchanged, ExchangeError>,
-) -> Result<Reply, AgentError> {
-    match result {
-        Err(ExchangeError::Refused { error, description }) => Err(rt
-            .refused_by(
-                task,
-                "token_exchange",
-                attack,
-                format!("idp: {error}: {description}"),
-            )
-            .await),
-        Err(ExchangeError::Transport(e)) => Err(AgentError::Failed(e)),
-        Err(ExchangeError::Pending(_)) => {
-            Err(not_refused(attack, "the idp asked the user to approve"))
-        }
-        Ok(_) => Err(not_refused(attack, "the idp issued a token")),
+        other => Err(AgentError::Rejected(format!(
+            "{other} is not a toggle banking performs."
+        ))),
     }
 }
 
@@ -256,12 +139,4 @@ async fn postgres_refusal(
         Err(other) => Err(AgentError::Failed(format!("{before}{other}"))),
         Ok(()) => Err(not_refused(attack, "Postgres ran it")),
     }
-}
-
-/// A misbehaviour that went through: a platform bug, never a success.
-fn not_refused(attack: Attack, what: &str) -> AgentError {
-    tracing::error!(%attack, what, "an attack toggle was not refused");
-    AgentError::Failed(format!(
-        "Attack toggle {attack} was NOT refused ({what}): this is a platform bug."
-    ))
 }

@@ -221,7 +221,7 @@ impl Concierge {
         if stepper.is_on() {
             metadata.insert("step_mode".into(), json!(true));
         }
-        if let Some(a) = toggled.pass_on.filter(|a| a.agent() == who.name()) {
+        if let Some(a) = toggled.pass_on.filter(|a| a.performed_by(who.name())) {
             metadata.insert("attack".into(), json!(a.id()));
         }
         if !metadata.is_empty() {

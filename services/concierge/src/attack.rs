@@ -12,7 +12,11 @@
 
 use kit::{
     a2a::server::TaskHandle,
-    agent::{Runtime, attack::Attack, spiffe_id},
+    agent::{
+        Runtime,
+        attack::{Attack, not_refused},
+        spiffe_id,
+    },
     exchange::{ExchangeError, Exchanged},
     rar::AuthorizationDetail,
 };
@@ -104,12 +108,10 @@ async fn refused(
             )
         }
         Err(ExchangeError::Transport(e)) => StepResult::Failed(e),
-        Err(ExchangeError::Pending(_)) | Ok(_) => {
-            tracing::error!(%attack, "an attack toggle was not refused");
-            StepResult::Failed(format!(
-                "Attack toggle {attack} was NOT refused by the idp: this is a platform bug."
-            ))
+        Err(ExchangeError::Pending(_)) => {
+            StepResult::Failed(not_refused(attack, "the idp asked the user to approve").to_string())
         }
+        Ok(_) => StepResult::Failed(not_refused(attack, "the idp issued a token").to_string()),
     }
 }
 

@@ -12,7 +12,7 @@ use kit::{
         AgentCapabilities, AgentCard, AgentInterface, RPC_PATH, ToolCall,
         server::{Agent, AgentError, Reply, TaskHandle},
     },
-    agent::Runtime,
+    agent::{Runtime, attack::Toggles},
     claims::AccessClaims,
     events::Outcome,
     guard::GuardError,
@@ -33,6 +33,9 @@ const TENANT: &str = "Entra";
 
 pub struct Entra {
     rt: Runtime,
+    /// The S6 attack toggles this agent takes (off unless configured): hop 2 asking for more,
+    /// or with a forged token (`kit::agent::attack`).
+    attacks: Toggles,
     graph: Graph,
 }
 
@@ -52,8 +55,8 @@ struct Grant {
 }
 
 impl Entra {
-    pub fn new(rt: Runtime, graph: Graph) -> Self {
-        Self { rt, graph }
+    pub fn new(rt: Runtime, graph: Graph, attacks: Toggles) -> Self {
+        Self { rt, graph, attacks }
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -218,6 +221,14 @@ impl Agent for Entra {
         task.working(format!(
             "Asking the identity provider for a token for the Graph API: {summary}"
         ));
+        if let Some(attack) = self.attacks.for_task(&task)?
+            && let Some(refused) = self
+                .rt
+                .misbehave_at_hop(&task, attack, GRAPH_AUDIENCE, std::slice::from_ref(&detail))
+                .await
+        {
+            return Err(refused);
+        }
         let t2 = self
             .rt
             .delegate(&task, GRAPH_AUDIENCE, std::slice::from_ref(&detail))

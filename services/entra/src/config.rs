@@ -23,6 +23,9 @@ pub struct Config {
     pub keys_dir: PathBuf,
     /// Postgres (`DATABASE_URL`, required): the agent's security events live in schema `entra`.
     pub database_url: String,
+    /// The S6 attack toggles (`ATTACK_TOGGLES=on` lets a message switch its run;
+    /// `ENTRA_ATTACK=<id>` switches every run): off by default.
+    pub attacks: kit::agent::attack::Toggles,
 }
 
 impl std::fmt::Debug for Config {
@@ -48,6 +51,7 @@ impl Config {
             idp_issuer: "http://localhost:8081".into(),
             keys_dir: ".data/keys".into(),
             database_url: database_url.into(),
+            attacks: kit::agent::attack::Toggles::off("entra"),
         }
     }
 
@@ -71,6 +75,11 @@ impl Config {
         if let Some(v) = var("KEYS_DIR") {
             c.keys_dir = v.into();
         }
+        c.attacks = kit::agent::attack::Toggles::parse(
+            "entra",
+            var("ATTACK_TOGGLES").as_deref(),
+            var("ENTRA_ATTACK").as_deref(),
+        )?;
         c.validate()?;
         Ok(c)
     }

@@ -70,7 +70,11 @@ impl Application {
         let graph = graph::Graph::new(rt.http.clone(), &config.graph_url);
         let guard = rt.guard.clone();
         let signals = rt.clone();
-        let server = Server::new(Arc::new(agent::Entra::new(rt, graph)), guard, url.clone());
+        let server = Server::new(
+            Arc::new(agent::Entra::new(rt, graph, config.attacks.clone())),
+            guard,
+            url.clone(),
+        );
         let router = server
             .router()
             .merge(signals.receive_signals(server.tasks(), &url).await)

@@ -12,7 +12,7 @@ use kit::{
         AgentCapabilities, AgentCard, AgentInterface, RPC_PATH, ToolCall,
         server::{Agent, AgentError, Reply, TaskHandle},
     },
-    agent::Runtime,
+    agent::{Runtime, attack::Toggles},
     claims::AccessClaims,
     events::Outcome,
     guard::GuardError,
@@ -33,6 +33,9 @@ const DIRECTORY: &str = "Verify";
 
 pub struct Iam {
     rt: Runtime,
+    /// The S6 attack toggles this agent takes (off unless configured): hop 2 asking for more,
+    /// or with a forged token (`kit::agent::attack`).
+    attacks: Toggles,
     scim: Scim,
 }
 
@@ -58,8 +61,8 @@ impl Grant {
 }
 
 impl Iam {
-    pub fn new(rt: Runtime, scim: Scim) -> Self {
-        Self { rt, scim }
+    pub fn new(rt: Runtime, scim: Scim, attacks: Toggles) -> Self {
+        Self { rt, scim, attacks }
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -327,6 +330,14 @@ impl Agent for Iam {
         task.working(format!(
             "Asking the identity provider for a token for {DIRECTORY}'s SCIM API: {summary}"
         ));
+        if let Some(attack) = self.attacks.for_task(&task)?
+            && let Some(refused) = self
+                .rt
+                .misbehave_at_hop(&task, attack, SCIM_AUDIENCE, std::slice::from_ref(&detail))
+                .await
+        {
+            return Err(refused);
+        }
         let t2 = self
             .rt
             .delegate(&task, SCIM_AUDIENCE, std::slice::from_ref(&detail))

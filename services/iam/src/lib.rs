@@ -71,7 +71,11 @@ impl Application {
         let scim = scim::Scim::new(rt.http.clone(), config.scim_url());
         let guard = rt.guard.clone();
         let signals = rt.clone();
-        let server = Server::new(Arc::new(agent::Iam::new(rt, scim)), guard, url.clone());
+        let server = Server::new(
+            Arc::new(agent::Iam::new(rt, scim, config.attacks.clone())),
+            guard,
+            url.clone(),
+        );
         let router = server
             .router()
             .merge(signals.receive_signals(server.tasks(), &url).await)

@@ -334,6 +334,7 @@ impl Stack {
                     ("IAM_URL", u.iam.clone()),
                     ("IDP_ISSUER", u.idp.clone()),
                     ("KEYS_DIR", keys.clone()),
+                    ("ATTACK_TOGGLES", "on".into()),
                 ],
             },
             Service {
@@ -346,6 +347,7 @@ impl Stack {
                     ("GRAPH_URL", u.graph.clone()),
                     ("IDP_ISSUER", u.idp.clone()),
                     ("KEYS_DIR", keys.clone()),
+                    ("ATTACK_TOGGLES", "on".into()),
                 ],
             },
             Service {

@@ -11,10 +11,12 @@
 //!   one run (the UI's toggles; the concierge passes a specialist's toggle on to it). With
 //!   toggles off (the default outside the demo launcher) such a message is refused.
 //!
-//! The catalogue is [`Attack::ALL`]; each entry says which agent performs it, what it tries and
-//! who must refuse it. The agents' own code does the trying (banking: `attack.rs`; concierge:
-//! `attack.rs`); this module holds what they share: the catalogue, the switch, the event that
-//! marks an attempt, and the forged tokens.
+//! The catalogue is [`Attack::ALL`]; each entry says which agents can perform it, what it tries
+//! and who must refuse it. The hop-2 misbehaviours any specialist performs live here
+//! ([`Runtime::misbehave_at_hop`]: a wider or misaddressed request, forged tokens); what only
+//! one agent can do lives with it (banking's credential misuse: `banking/src/attack.rs`; the
+//! concierge's chain splicing, actor-token replay and injected instruction:
+//! `concierge/src/attack.rs`). Here too: the switch, the event that marks an attempt.
 
 use base64::Engine as _;
 use serde::Serialize;
@@ -24,8 +26,9 @@ use crate::{
     a2a::server::{AgentError, TaskHandle},
     claims::{ActorClaims, Audience, TYP_ACTOR},
     events::Outcome,
-    exchange::AgentIdentity,
+    exchange::{AgentIdentity, ExchangeError},
     jwt::SigningKey,
+    rar::AuthorizationDetail,
 };
 
 use super::Runtime;
@@ -112,23 +115,38 @@ impl Attack {
         Self::ALL.into_iter().find(|a| a.id() == id)
     }
 
-    /// The agent that performs it.
-    pub fn agent(self) -> &'static str {
+    /// The agents that can perform it: a hop-2 misbehaviour any specialist (its code is here,
+    /// [`Runtime::misbehave_at_hop`]); the credential's misuse only banking; the concierge's own.
+    pub fn agents(self) -> &'static [&'static str] {
         match self {
             Attack::SpliceActorToken | Attack::ReplayActorToken | Attack::InjectedInstruction => {
-                "concierge"
+                &["concierge"]
             }
-            _ => "banking",
+            Attack::ForgeOtherAudience
+            | Attack::ReuseOtherAmount
+            | Attack::ReuseTwice
+            | Attack::UseAfterRevocation => &["banking"],
+            _ => &["banking", "iam", "entra"],
         }
+    }
+
+    /// Whether `agent` can perform it.
+    pub fn performed_by(self, agent: &str) -> bool {
+        self.agents().contains(&agent)
+    }
+
+    /// The agent the demo shows it on (its [`Attack::demo_sentence`] reaches that one).
+    pub fn agent(self) -> &'static str {
+        self.agents()[0]
     }
 
     /// What the agent tries, in plain words.
     pub fn tries(self) -> &'static str {
         match self {
             Attack::WidenAmount => "asks for T2 with ten times the amount T1 allows",
-            Attack::OtherAccount => "asks for T2 to move money out of bob@example.com's account",
+            Attack::OtherAccount => "asks for T2 on another person's account or user",
             Attack::OtherTarget => {
-                "asks for a token addressed to the SCIM API instead of the credential issuer"
+                "asks for T2 addressed to another resource than its own (SCIM, or Graph)"
             }
             Attack::ForgeAlgNone => "presents T1 re-encoded with alg: none",
             Attack::ForgeHs256 => {
@@ -248,10 +266,10 @@ impl Toggles {
                     anyhow::anyhow!("{}_ATTACK={id} is not an attack", agent.to_uppercase())
                 })?;
                 anyhow::ensure!(
-                    attack.agent() == agent,
+                    attack.performed_by(agent),
                     "{}_ATTACK={id}: that attack is performed by {}",
                     agent.to_uppercase(),
-                    attack.agent()
+                    attack.agents().join(", ")
                 );
                 Some(attack)
             }
@@ -283,7 +301,7 @@ impl Toggles {
                         "This agent does not take attack toggles (ATTACK_TOGGLES is off).".into(),
                     ));
                 }
-                Ok((attack.agent() == self.agent).then_some(attack))
+                Ok(attack.performed_by(self.agent).then_some(attack))
             }
             Some(_) => Err(AgentError::Rejected(
                 "metadata.attack must be an attack id".into(),
@@ -297,7 +315,7 @@ impl Toggles {
     /// to that agent (`metadata.attack`); only when toggles are on here.
     pub fn to_pass_on(&self, task: &TaskHandle) -> Option<Attack> {
         let id = task.metadata().get("attack")?.as_str()?;
-        Attack::parse(id).filter(|a| self.per_run && a.agent() != self.agent)
+        Attack::parse(id).filter(|a| self.per_run && !a.performed_by(self.agent))
     }
 }
 
@@ -324,6 +342,97 @@ impl Runtime {
         self.emit(e).await;
     }
 
+    /// Hop 2 the way `attack` misbehaves, for any specialist: instead of exchanging the token it
+    /// was given (T1) for exactly `details` at `audience`, it asks for more (ten times the
+    /// amount, another person's account or user, another resource) or presents a forged token
+    /// (`alg: none`, HS256 keyed with the idp's public key, an unpublished `kid`, an expired
+    /// actor token). The idp refuses and writes the event naming the rule; the agent's own
+    /// `token_exchange` event repeats the reason. `None` when `attack` is not a hop-2 attack
+    /// (the caller goes on, honestly or with its own misbehaviour); otherwise the error the
+    /// task ends with: the refusal, or, were the idp to accept, a failure saying so.
+    pub async fn misbehave_at_hop(
+        &self,
+        task: &TaskHandle,
+        attack: Attack,
+        audience: &str,
+        details: &[AuthorizationDetail],
+    ) -> Option<AgentError> {
+        let t1 = task.principal().token.as_str();
+        let exchange = &self.exchange;
+        let result = match attack {
+            Attack::WidenAmount | Attack::OtherAccount => {
+                let wider = match wider(attack, details) {
+                    Ok(w) => w,
+                    Err(why) => return Some(AgentError::Rejected(why)),
+                };
+                let shown: Vec<String> = wider.iter().map(AuthorizationDetail::summary).collect();
+                self.attempting(task, attack, &shown.join("; ")).await;
+                exchange.exchange(t1, audience, &wider).await
+            }
+            Attack::OtherTarget => {
+                let other = if audience == "scim" { "graph" } else { "scim" };
+                self.attempting(task, attack, &format!("audience {other}"))
+                    .await;
+                exchange.exchange(t1, other, details).await
+            }
+            Attack::ForgeAlgNone | Attack::ForgeHs256 | Attack::ForgeUnknownKid => {
+                let forged = match attack {
+                    Attack::ForgeAlgNone => forge(t1, Forgery::AlgNone),
+                    Attack::ForgeHs256 => {
+                        match idp_public_key(&self.http, &exchange.issuer).await {
+                            Ok((kid, public)) => forge(
+                                t1,
+                                Forgery::Hs256 {
+                                    key: public.as_bytes(),
+                                    kid: &kid,
+                                },
+                            ),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    _ => forge(t1, Forgery::UnknownKid(&self.identity.key)),
+                };
+                let forged = match forged {
+                    Ok(f) => f,
+                    Err(e) => {
+                        return Some(AgentError::Failed(format!(
+                            "could not forge the token: {e:#}"
+                        )));
+                    }
+                };
+                self.attempting(task, attack, "").await;
+                exchange.exchange(&forged, audience, details).await
+            }
+            Attack::ForgeExpired => {
+                let actor = match expired_actor_token(&self.identity, &exchange.issuer) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        return Some(AgentError::Failed(format!(
+                            "could not sign the actor token: {e:#}"
+                        )));
+                    }
+                };
+                self.attempting(task, attack, "").await;
+                exchange
+                    .exchange_with_actor(t1, &actor, audience, details)
+                    .await
+            }
+            _ => return None,
+        };
+        Some(match result {
+            Err(ExchangeError::Refused { error, description }) => {
+                let reason = format!("idp: {error}: {description}");
+                self.refused_by(task, "token_exchange", attack, reason)
+                    .await
+            }
+            Err(ExchangeError::Transport(e)) => AgentError::Failed(e),
+            Err(ExchangeError::Pending(_)) => {
+                not_refused(attack, "the idp asked the user to approve")
+            }
+            Ok(_) => not_refused(attack, "the idp issued a token"),
+        })
+    }
+
     /// Records a refusal the agent met but could not have written where it happened (Postgres
     /// refusing the credential): `<kind>` denied, the refuser's own words as the reason.
     pub async fn refused_by(
@@ -343,6 +452,69 @@ impl Runtime {
             attack.tries()
         ))
     }
+}
+
+/// A misbehaviour that went through: a platform bug, never a success.
+pub fn not_refused(attack: Attack, what: &str) -> AgentError {
+    tracing::error!(%attack, what, "an attack toggle was not refused");
+    AgentError::Failed(format!(
+        "Attack toggle {attack} was NOT refused ({what}): this is a platform bug."
+    ))
+}
+
+/// `details` asking for more than they do: the operation's amount times ten
+/// ([`Attack::WidenAmount`]), or its owner or user replaced by another person
+/// ([`Attack::OtherAccount`]). An operation without such a field cannot be widened that way.
+fn wider(
+    attack: Attack,
+    details: &[AuthorizationDetail],
+) -> Result<Vec<AuthorizationDetail>, String> {
+    let mut out = details.to_vec();
+    let Some(op) = out.iter_mut().find(|d| !d.is_resource_access()) else {
+        return Err(format!("{attack} needs an operation to widen"));
+    };
+    let value = match attack {
+        Attack::WidenAmount => {
+            let amount = op
+                .amount()
+                .ok_or_else(|| format!("{attack} needs an operation with an amount"))?;
+            let cents = amount.cents.saturating_mul(10);
+            let currency = String::from_utf8_lossy(&amount.currency).into_owned();
+            (
+                "amount",
+                json!({"value": format!("{}.{:02}", cents / 100, cents % 100), "currency": currency}),
+            )
+        }
+        _ => {
+            let key = if op.field("email").is_some() {
+                "email"
+            } else {
+                "owner"
+            };
+            if op.field(key).is_none() && op.kind != crate::rar::BANKING {
+                return Err(format!(
+                    "{attack} needs an operation on an account or a user"
+                ));
+            }
+            let other = if op
+                .field(key)
+                .is_some_and(|c| c.eq_ignore_ascii_case("bob@example.com"))
+            {
+                "alice@example.com"
+            } else {
+                "bob@example.com"
+            };
+            (key, json!(other))
+        }
+    };
+    op.operation_details
+        .get_or_insert_with(Default::default)
+        .insert(value.0.into(), value.1);
+    *op = op
+        .clone()
+        .validated()
+        .map_err(|e| format!("{attack}: {e}"))?;
+    Ok(out)
 }
 
 /// Ways to forge a token from a real one: the header changes, the claims stay.
@@ -445,6 +617,38 @@ mod tests {
         assert!(Toggles::parse("banking", None, Some("nope")).is_err());
         // The concierge's attack is not banking's to perform.
         assert!(Toggles::parse("banking", None, Some("replay_actor_token")).is_err());
+    }
+
+    #[test]
+    fn asking_for_more_widens_the_operation_not_the_credential_path() {
+        let op = |v: Value| serde_json::from_value::<AuthorizationDetail>(v).unwrap();
+        let transfer = op(
+            json!({"type": crate::rar::BANKING, "operationDetails": {"action": "transfer_funds",
+            "amount": {"value": "1000", "currency": "USD"}, "source": "checking", "destination": "savings"}}),
+        );
+        let path = AuthorizationDetail::vault_read("verify-rar/creds/banking-transfers");
+        let asked = [transfer.clone(), path.clone()];
+        let more = wider(Attack::WidenAmount, &asked).unwrap();
+        assert_eq!(more[0].amount().unwrap().cents, 1_000_000);
+        assert_eq!(more[1], path);
+        let robbed = wider(Attack::OtherAccount, &asked).unwrap();
+        assert_eq!(robbed[0].field("owner"), Some("bob@example.com"));
+        let deactivate = op(
+            json!({"type": crate::rar::IAM, "operationDetails": {"action": "deactivate_user", "email": "bob@example.com"}}),
+        );
+        let other = wider(Attack::OtherAccount, std::slice::from_ref(&deactivate)).unwrap();
+        assert_eq!(other[0].field("email"), Some("alice@example.com"));
+        assert!(
+            wider(Attack::WidenAmount, &[deactivate]).is_err(),
+            "no amount to widen"
+        );
+        let list = op(
+            json!({"type": crate::rar::ENTRA, "operationDetails": {"action": "graph_user_list"}}),
+        );
+        assert!(
+            wider(Attack::OtherAccount, &[list]).is_err(),
+            "no user to swap"
+        );
     }
 
     #[test]

@@ -21,10 +21,14 @@ use serde_json::{Value, json};
 
 const TRANSFER: &str = "Transfer $1,000 from checking to savings.";
 const ALICE: &str = "alice@example.com";
+const DEACTIVATE: &str = "Deactivate bob@example.com";
+const ENTRA_CREATE: &str = "Create sarah.smith@example.com in Entra";
 
 /// What one toggle must come to.
 struct Expect {
     attack: Attack,
+    /// The agent switched (a hop-2 toggle can be any specialist's).
+    agent: &'static str,
     sentence: &'static str,
     /// The user approves the honest hop 2 first (the misuse comes after the approval).
     approve: bool,
@@ -35,9 +39,10 @@ struct Expect {
     transferred: bool,
 }
 
-const fn expect(attack: Attack, refused_in: &'static str, reason: &'static str) -> Expect {
+fn expect(attack: Attack, refused_in: &'static str, reason: &'static str) -> Expect {
     Expect {
         attack,
+        agent: attack.agent(),
         sentence: TRANSFER,
         approve: false,
         refused_in,
@@ -112,6 +117,54 @@ fn cases() -> Vec<Expect> {
             sentence: "What is my checking balance?",
             ..expect(Attack::InjectedInstruction, "idp", "policy_denied")
         },
+        // The hop-2 toggles are the same code in every specialist (`kit`): a few through iam
+        // and entra show they are switched there too, and refused the same way.
+        Expect {
+            agent: "iam",
+            sentence: DEACTIVATE,
+            ..expect(Attack::OtherAccount, "idp", "rar_widened: email differs")
+        },
+        Expect {
+            agent: "iam",
+            sentence: DEACTIVATE,
+            ..expect(
+                Attack::OtherTarget,
+                "idp",
+                "audience_not_allowed: agent iam may not request tokens for graph",
+            )
+        },
+        Expect {
+            agent: "iam",
+            sentence: DEACTIVATE,
+            ..expect(
+                Attack::ForgeUnknownKid,
+                "idp",
+                "token_invalid: subject_token: token signed with an unknown key",
+            )
+        },
+        Expect {
+            agent: "entra",
+            sentence: ENTRA_CREATE,
+            ..expect(Attack::OtherAccount, "idp", "rar_widened: email differs")
+        },
+        Expect {
+            agent: "entra",
+            sentence: ENTRA_CREATE,
+            ..expect(
+                Attack::ForgeHs256,
+                "idp",
+                "token_invalid: subject_token: token algorithm HS256 is not allowed",
+            )
+        },
+        Expect {
+            agent: "entra",
+            sentence: ENTRA_CREATE,
+            ..expect(
+                Attack::ForgeExpired,
+                "idp",
+                "token_invalid: actor_token: token has expired",
+            )
+        },
     ]
 }
 
@@ -140,7 +193,7 @@ async fn state(p: &Platform) -> State {
     }
 }
 
-const SCHEMAS: [&str; 4] = ["idp", "verify_rar", "banking", "concierge"];
+const SCHEMAS: [&str; 6] = ["idp", "verify_rar", "banking", "concierge", "iam", "entra"];
 
 async fn event_ids(p: &Platform) -> HashSet<String> {
     let mut ids = HashSet::new();
@@ -213,11 +266,11 @@ async fn every_attack_toggle_is_refused_outside_the_agent_and_changes_nothing() 
 
         // The misbehaving agent marked its attempt ...
         assert!(
-            events.iter().any(|(s, e)| *s == attack.agent()
+            events.iter().any(|(s, e)| *s == case.agent
                 && e["type"] == "attack_attempt"
                 && e["tool"] == attack.id()),
             "{attack}: no attack_attempt event from {}: {:#?}",
-            attack.agent(),
+            case.agent,
             summary(&events)
         );
         // ... and someone outside it refused, in a red event that names the rule.
@@ -238,8 +291,8 @@ async fn every_attack_toggle_is_refused_outside_the_agent_and_changes_nothing() 
                     summary(&events)
                 )
             });
-        if case.refused_in != attack.agent() {
-            assert_ne!(refusal.1["service"], attack.agent(), "{attack}");
+        if case.refused_in != case.agent {
+            assert_ne!(refusal.1["service"], case.agent, "{attack}");
         }
         assert!(
             !events.iter().any(|(_, e)| e["outcome"] == "error"),
@@ -292,8 +345,8 @@ async fn every_attack_toggle_is_refused_outside_the_agent_and_changes_nothing() 
         } else {
             assert_eq!(after, before, "{attack}: state changed");
             report.push(format!(
-                "{attack}: refused, nothing changed: {}",
-                refusal.1["reason"]
+                "{} {attack}: refused, nothing changed: {}",
+                case.agent, refusal.1["reason"]
             ));
         }
     }
