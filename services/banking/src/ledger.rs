@@ -92,23 +92,34 @@ pub const AUDIT_SQL: &str =
 pub const BALANCES_SQL: &str = "SELECT owner, name, kind, balance_cents, currency::text AS currency
      FROM banking.accounts ORDER BY owner, name";
 
-/// Moves money: exactly three statements (debit, credit, audit row) in one transaction.
+/// The two legs of `t` as `(account, cents)`, in the order [`transfer`] runs them: by account
+/// name, not debit first. Each leg locks its account's row until the commit, so two transfers
+/// between the same two accounts in opposite directions, run at the same time, would each hold
+/// one row and wait for the other's (Postgres breaks such a deadlock after a second by failing
+/// one of them). Taking the rows in one fixed order makes the second transfer wait for the
+/// first instead. The ledger accepts the legs in either order.
+pub fn legs<'a>(t: &Transfer<'a>) -> [(&'a str, i64); 2] {
+    let debit = (t.source, -t.amount_cents);
+    let credit = (t.destination, t.amount_cents);
+    if t.source <= t.destination {
+        [debit, credit]
+    } else {
+        [credit, debit]
+    }
+}
+
+/// Moves money: exactly three statements (the two legs, in [`legs`] order, then the audit row)
+/// in one transaction.
 pub async fn transfer(client: &mut Client, t: &Transfer<'_>) -> Result<Receipt, LedgerError> {
     let tx = client.transaction().await.map_err(LedgerError::Database)?;
-    let leg = LEG_SQL;
-    let debited = tx
-        .execute(leg, &[&t.owner, &t.source, &(-t.amount_cents)])
-        .await
-        .map_err(|e| LedgerError::from_db(e, t.source))?;
-    if debited != 1 {
-        return Err(LedgerError::AccountNotFound(t.source.to_owned()));
-    }
-    let credited = tx
-        .execute(leg, &[&t.owner, &t.destination, &t.amount_cents])
-        .await
-        .map_err(|e| LedgerError::from_db(e, t.destination))?;
-    if credited != 1 {
-        return Err(LedgerError::AccountNotFound(t.destination.to_owned()));
+    for (account, cents) in legs(t) {
+        let changed = tx
+            .execute(LEG_SQL, &[&t.owner, &account, &cents])
+            .await
+            .map_err(|e| LedgerError::from_db(e, account))?;
+        if changed != 1 {
+            return Err(LedgerError::AccountNotFound(account.to_owned()));
+        }
     }
     let row = tx
         .query_one(

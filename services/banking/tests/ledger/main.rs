@@ -246,6 +246,43 @@ async fn concurrent_sessions_of_one_credential_transfer_once() {
     l.drop_role(&name).await;
 }
 
+/// Two transfers between the same two accounts in opposite directions, at the same time, each
+/// with its own credential: both complete (neither is failed as a deadlock victim) and the money
+/// nets out. Several rounds, so the statements interleave at least once.
+#[tokio::test]
+async fn opposite_transfers_at_once_both_complete() {
+    let l = Ledger::new().await;
+    let back = "('transfer_funds', 'alice@example.com', 'savings', 'checking', 100000::bigint, 'USD', NULL, NULL)";
+    let reverse = Transfer {
+        owner: ALICE,
+        source: "savings",
+        destination: "checking",
+        amount_cents: 100_000,
+    };
+    for _ in 0..5 {
+        let (forth_role, mut forth) = l.credential("banking_transfers", ALICE_1000).await;
+        let (back_role, mut backward) = l.credential("banking_transfers", back).await;
+        let onward = alice(100_000);
+        let (a, b) = tokio::join!(
+            banking::transfer(&mut forth, &onward),
+            banking::transfer(&mut backward, &reverse)
+        );
+        assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+        drop((forth, backward));
+        l.drop_role(&forth_role).await;
+        l.drop_role(&back_role).await;
+    }
+    assert_eq!(l.balance(ALICE, "checking").await, 500_000);
+    assert_eq!(l.balance(ALICE, "savings").await, 1_000_000);
+    let rows: i64 = l
+        .admin
+        .query_one("SELECT count(*) FROM banking.transactions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 10);
+}
+
 #[tokio::test]
 async fn reader_sees_only_its_owner_and_cannot_write() {
     let l = Ledger::new().await;
