@@ -6,7 +6,7 @@
 //!
 //! [`record_denial`] is the one call the exchange makes when it refuses a hop.
 
-use kit::events::{Outcome, SecurityEvent};
+use kit::events::{Commit, Outcome, SecurityEvent};
 
 use crate::{
     state::AppState,
@@ -46,7 +46,15 @@ async fn check(state: &AppState, sid: &str, user: Option<String>) -> anyhow::Res
         event.user = user;
         event.session = Some(sid.to_owned());
         event.reason = Some(format!("policy: {reason}"));
-        state.emit_best_effort(event).await;
+        // On the connection this check already holds: asking the pool for a second one while
+        // holding the first can wait out the pool's timeout when every request is doing the
+        // same (a burst of refusals), and the event was then lost with only a log line. One
+        // more try on a fresh connection if this one failed (it may be the broken one).
+        if let Err(e) = state.emit_on(&db, &event, Commit::Durable).await {
+            tracing::warn!(error = %format!("{e:#}"), session = %sid, "session_revoked event: retrying");
+            drop(db);
+            state.emit_best_effort(event).await;
+        }
     }
     Ok(())
 }

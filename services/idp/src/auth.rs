@@ -87,9 +87,22 @@ pub async fn client(
                 "client_assertion_type must be jwt-bearer",
             ));
         }
-        let (agent, _) = agent_assertion(state, assertion)
-            .await
-            .map_err(|r| OAuthError::new("invalid_client", r.description))?;
+        let (agent, _) = agent_assertion(state, assertion).await.map_err(|r| {
+            if r.rule == "internal" {
+                // The store failed (Postgres restarting): not the client's fault. A 503 the
+                // client may retry (a CIBA poll keeps polling), its cause logged, not sent.
+                tracing::error!(error = %r.description, "client assertion could not be checked");
+                OAuthError {
+                    status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    ..OAuthError::new(
+                        "temporarily_unavailable",
+                        "client authentication is unavailable; try again",
+                    )
+                }
+            } else {
+                OAuthError::new("invalid_client", r.description)
+            }
+        })?;
         if p.get("client_id").is_some_and(|id| id != agent.spiffe_id) {
             return Err(bad_client());
         }

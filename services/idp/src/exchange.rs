@@ -204,7 +204,12 @@ async fn run(
     };
     let (actor, _, facts) = auth::agent_assertion_on(state, &db, actor_token, Some(hop))
         .await
-        .map_err(|r| refuse("invalid_request", r.rule, r.description))?;
+        .map_err(|r| match r.rule {
+            // The store failed (Postgres restarting): an error, not a refusal the anomaly rule
+            // would count against the user's session.
+            "internal" => RunError::Internal(anyhow::anyhow!(r.description)),
+            _ => refuse("invalid_request", r.rule, r.description).into(),
+        })?;
     if let Some(c) = &caller
         && c.id() != actor.spiffe_id
     {

@@ -163,16 +163,30 @@ impl ExchangeClient {
         .await
     }
 
-    /// Polls until the approval resolves.
+    /// Polls until the approval resolves. An idp that cannot be reached or answers
+    /// `server_error` / `temporarily_unavailable` (restarting, its database restarting) is asked
+    /// again at the next interval until the approval's deadline: the approval is in the idp's
+    /// store and a restarted idp answers for it. The token is minted once, whichever poll
+    /// collects it.
     pub async fn wait(&self, pending: Pending) -> Result<Exchanged, ExchangeError> {
         let mut interval = pending.interval.max(1);
         let deadline =
             tokio::time::Instant::now() + Duration::from_secs(pending.expires_in.max(1) + 5);
         loop {
             tokio::time::sleep(Duration::from_secs(interval)).await;
+            let before_deadline = tokio::time::Instant::now() < deadline;
             match self.poll(&pending.auth_req_id).await {
-                Err(ExchangeError::Pending(_)) if tokio::time::Instant::now() < deadline => {}
+                Err(ExchangeError::Pending(_)) if before_deadline => {}
                 Err(ExchangeError::Refused { error, .. }) if error == "slow_down" => interval += 5,
+                Err(ExchangeError::Transport(e)) if before_deadline => {
+                    tracing::warn!(error = %e, "approval poll failed; asking again");
+                }
+                Err(ExchangeError::Refused { error, .. })
+                    if before_deadline
+                        && matches!(error.as_str(), "server_error" | "temporarily_unavailable") =>
+                {
+                    tracing::warn!(%error, "approval poll failed; asking again");
+                }
                 other => return other,
             }
         }

@@ -8,11 +8,25 @@ use futures::StreamExt as _;
 use tokio::sync::broadcast;
 use tokio_postgres::{AsyncMessage, NoTls};
 
+/// `statement_timeout` of every pooled connection: no statement of a request runs longer.
+pub const STATEMENT_TIMEOUT: &str = "30s";
+/// `lock_timeout` of every pooled connection: a statement waiting this long for a lock fails
+/// (SQLSTATE 55P03) instead of hanging its request and its pooled connection silently.
+pub const LOCK_TIMEOUT: &str = "10s";
+
 /// A pool of at most `max` connections to `url`, each with `search_path` set to `schema`, so a
 /// service's SQL names its own tables unqualified and cannot touch another service's by accident.
+///
+/// Each connection also carries [`STATEMENT_TIMEOUT`] and [`LOCK_TIMEOUT`], so a stuck wait
+/// surfaces as an error. Neither limits a connection that is idle, or idle in a transaction
+/// (a worker may hold row locks across an HTTP call). Waits that are meant to be long do not
+/// use pooled connections: `LISTEN` has its own ([`listen`]), and approvals wait on it, not on
+/// a statement. [`migrate`] raises both limits for its own transaction.
 pub fn pool(url: &str, schema: &str, max: usize) -> anyhow::Result<Pool> {
     let mut cfg = tokio_postgres::Config::from_str(url)?;
-    cfg.options(format!("-c search_path={schema}"));
+    cfg.options(format!(
+        "-c search_path={schema} -c statement_timeout={STATEMENT_TIMEOUT} -c lock_timeout={LOCK_TIMEOUT}"
+    ));
     cfg.application_name(schema);
     cfg.connect_timeout(Duration::from_secs(5));
     let mgr = Manager::from_config(
@@ -56,6 +70,10 @@ pub struct Migration {
 pub async fn migrate(pool: &Pool, schema: &str, migrations: &[Migration]) -> anyhow::Result<()> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    // Replicas starting together wait here for the first one's migrations, and a migration may
+    // wait for a lock held by running queries: longer limits than a request's.
+    tx.batch_execute("SET LOCAL lock_timeout = '2min'; SET LOCAL statement_timeout = '5min'")
+        .await?;
     tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema])
         .await?;
     tx.batch_execute(&format!(

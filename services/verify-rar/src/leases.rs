@@ -24,6 +24,12 @@
 //! the role's sessions and wait for them to end, then `REASSIGN OWNED`, `DROP OWNED` and
 //! `DROP ROLE` together. The lease row is locked (`FOR UPDATE`) throughout, so a revoke and the
 //! reaper never work on one lease at once; the reaper skips locked rows (`SKIP LOCKED`).
+//!
+//! The revocation's record (the audit line and its event) is written while the row is still
+//! locked, *before* the lease is marked revoked. A crash between the two leaves a recorded
+//! revocation whose lease still reads `active` (its role already gone); the reaper or the next
+//! revoke finishes it and records it again. The other order would lose the record: a lease
+//! marked revoked whose revocation no audit line names.
 
 use std::time::Instant;
 
@@ -383,7 +389,16 @@ async fn create_role(
 ) -> Result<()> {
     quoted(b.name)?;
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    // The commit does not wait for the disk. A crash can lose the role only together with
+    // what was committed after it (the WAL is replayed in order), and losing it takes
+    // authority away, never adds any: the holder's password then opens nothing, the ledger's
+    // grant row (same transaction) is gone with it, and the intent (committed before) is
+    // revoked at start-up by `reconcile`, a no-op for a role that does not exist. Anything that
+    // uses the role commits durably after it — the ledger transfer, run as the role, and the
+    // lease's revocation — which flushes it first. The issuance itself is on record in the
+    // audit log, written and flushed before the credential is handed out. So the one wait for
+    // the disk of an issuance is the audit line's, not two. See `docs/BENCHMARKS.md`.
+    let tx = kit::pg::deferred_transaction(&mut client).await?;
     for sql in &role.creation_statements {
         tx.batch_execute(&roles::render(sql, b.name, password, expiration))
             .await?;
@@ -490,6 +505,7 @@ pub async fn revoke(
     }
     let role_client = state.pool.get().await?;
     drop_role(&role_client, &lease.pg_user).await?;
+    record_revocation(state, &role_client, &lease, "lease_revoked", reason).await;
     tx.execute(
         "UPDATE leases SET state = 'revoked', revoked_at = now(), revoke_reason = $2 WHERE lease_id = $1",
         &[&lease_id, &reason],
@@ -564,12 +580,13 @@ pub async fn renew(
 }
 
 /// Revokes the leases matched by `filter` (a fixed SQL condition), skipping rows another
-/// instance is working on. Returns what it revoked.
+/// instance is working on, each recorded as a `kind` event saying `why`. Returns what it revoked.
 async fn revoke_where(
     state: &AppState,
     filter: &str,
     params: &[&(dyn ToSql + Sync)],
     reason: &str,
+    (kind, why): (&str, &str),
 ) -> Result<Vec<Lease>> {
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
@@ -581,6 +598,7 @@ async fn revoke_where(
     for row in &rows {
         let lease = Lease::from_row(row)?;
         drop_role(&role_client, &lease.pg_user).await?;
+        record_revocation(state, &role_client, &lease, kind, why).await;
         tx.execute(
             "UPDATE leases SET state = 'revoked', revoked_at = now(), revoke_reason = $2 WHERE lease_id = $1",
             &[&lease.lease_id, &reason],
@@ -592,17 +610,29 @@ async fn revoke_where(
     Ok(done)
 }
 
-async fn record_revocations(state: &AppState, leases: &[Lease], kind: &str, reason: &str) {
-    for lease in leases {
-        let mut e = state.event(kind, Outcome::Info);
-        e.lease = Some(lease.lease_id.clone());
-        e.pg_user = Some(lease.pg_user.clone());
-        e.jti = lease.jti.clone();
-        e.session = lease.sid.clone();
-        e.fingerprint = Some(lease.fingerprint.clone());
-        e.rar_summary = Some(lease.rar_summary.clone());
-        e.reason = Some(reason.into());
-        state.record_denial(&e).await;
+/// Records the revocation of `lease` (its audit line, then its event on `db`, a connection the
+/// caller already holds) before the caller marks it revoked; see "Revocation" above. A failure
+/// to record is logged: it never keeps a credential alive.
+async fn record_revocation(
+    state: &AppState,
+    db: &deadpool_postgres::Client,
+    lease: &Lease,
+    kind: &str,
+    reason: &str,
+) {
+    let mut e = state.event(kind, Outcome::Info);
+    e.lease = Some(lease.lease_id.clone());
+    e.pg_user = Some(lease.pg_user.clone());
+    e.jti = lease.jti.clone();
+    e.session = lease.sid.clone();
+    e.fingerprint = Some(lease.fingerprint.clone());
+    e.rar_summary = Some(lease.rar_summary.clone());
+    e.reason = Some(reason.into());
+    if let Err(err) = state.audit.append(&e) {
+        tracing::error!(error = format!("{err:#}"), lease = %lease.lease_id, "audit record of a revocation failed");
+    }
+    if let Err(err) = kit::events::emit_on(db, &e, kit::events::Commit::Deferred).await {
+        tracing::warn!(error = %err, "security event not stored");
     }
 }
 
@@ -619,9 +649,9 @@ pub async fn revoke_session(state: &AppState, sid: &str, reason: &str) -> Result
             "state = 'active' AND sid = $1",
             &[&sid],
             reason,
+            ("lease_revoked", reason),
         )
         .await?;
-        record_revocations(state, &batch, "lease_revoked", reason).await;
         if batch.is_empty() {
             return Ok(all);
         }
@@ -635,7 +665,14 @@ pub async fn reap_once(state: &AppState) -> Result<usize> {
     let filter = format!(
         "(state = 'active' AND expires_at <= now()) OR (state = 'creating' AND issued_at < now() - interval '{STALE_INTENT}')"
     );
-    let reaped = revoke_where(state, &filter, &[], "expired").await?;
+    let reaped = revoke_where(
+        state,
+        &filter,
+        &[],
+        "expired",
+        ("lease_expired", "lease expired"),
+    )
+    .await?;
     if !reaped.is_empty() {
         tracing::info!(
             count = reaped.len(),
@@ -643,7 +680,6 @@ pub async fn reap_once(state: &AppState) -> Result<usize> {
             "reaped expired leases"
         );
     }
-    record_revocations(state, &reaped, "lease_expired", "lease expired").await;
     Ok(reaped.len())
 }
 
@@ -656,15 +692,12 @@ pub async fn reconcile(state: &AppState) -> Result<usize> {
         "state = 'creating' AND instance_id = $1",
         &[me],
         "interrupted",
+        (
+            "lease_reconciled",
+            "issuer stopped between creating the role and recording the lease",
+        ),
     )
     .await?;
-    record_revocations(
-        state,
-        &interrupted,
-        "lease_reconciled",
-        "issuer stopped between creating the role and recording the lease",
-    )
-    .await;
     let client = state.pool.get().await?;
     let orphans = client
         .query(

@@ -100,16 +100,8 @@ pub async fn renew_path(
 
 async fn do_revoke(state: AppState, headers: HeaderMap, id: &str) -> Result<Response> {
     let who = caller(&state, &headers).await?;
-    if let Some(lease) = leases::revoke(&state, id, who.actor(), "revoked by client").await? {
-        let mut e = state.event("lease_revoked", Outcome::Info);
-        e.lease = Some(lease.lease_id);
-        e.pg_user = Some(lease.pg_user);
-        e.jti = lease.jti;
-        e.session = lease.sid;
-        e.fingerprint = Some(lease.fingerprint);
-        e.rar_summary = Some(lease.rar_summary);
-        state.record(&e).await?;
-    }
+    // `leases::revoke` records the revocation (`lease_revoked`) before it commits it.
+    leases::revoke(&state, id, who.actor(), "revoked by client").await?;
     Ok(vault::no_content())
 }
 
