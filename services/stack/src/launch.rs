@@ -161,8 +161,13 @@ pub struct Stack {
     pub signal_tokens: SignalTokens,
     cluster: Option<Cluster>,
     services: Vec<(String, Child)>,
+    /// How [`Stack::start`] started each service, so [`Stack::start_service`] can start one
+    /// again exactly so; and the options it was given.
+    started: Vec<Service>,
+    opts: Options,
 }
 
+#[derive(Debug, Clone)]
 struct Service {
     name: &'static str,
     port: u16,
@@ -243,6 +248,8 @@ impl Stack {
             signal_tokens: SignalTokens::generate(),
             cluster,
             services: vec![],
+            started: vec![],
+            opts: opts.clone(),
         };
         if let Err(e) = stack.launch(&opts, &data, ports).await {
             stack.stop().await.ok();
@@ -408,6 +415,7 @@ impl Stack {
             let child = spawn(opts, &s, &self.urls.database)?;
             self.services.push((s.name.to_owned(), child));
             let url = format!("http://127.0.0.1:{}{}", s.port, s.health);
+            self.started.push(s.clone());
             self.wait_healthy(&http, s.name, &url).await?;
         }
         Ok(())
@@ -701,5 +709,76 @@ impl Stack {
         let url = format!("http://127.0.0.1:{port}{}", s.health);
         self.wait_healthy(&http, &label, &url).await?;
         Ok(format!("http://{}:{port}", opts.host))
+    }
+}
+
+/// Faults, for the fault-injection tests: one service process killed and started again while
+/// the rest runs, and the embedded Postgres crashed and restarted under the running stack.
+impl Stack {
+    /// The process id of the running service `name` (the first instance, not a replica).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.services
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, c)| c.id())
+    }
+
+    /// Kills the service `name` with SIGKILL, as a crash would: no shutdown handler runs,
+    /// in-flight requests and transactions are cut where they stand. Returns once the process
+    /// is gone. [`Stack::start_service`] starts it again.
+    pub async fn kill_service(&mut self, name: &str) -> anyhow::Result<()> {
+        let i = self
+            .services
+            .iter()
+            .position(|(n, _)| n == name)
+            .with_context(|| format!("{name} is not running"))?;
+        let (_, mut child) = self.services.remove(i);
+        child
+            .start_kill()
+            .with_context(|| format!("killing {name}"))?;
+        child.wait().await?;
+        Ok(())
+    }
+
+    /// Starts the service `name` again after [`Stack::kill_service`]: the same binary, port and
+    /// environment [`Stack::start`] gave it (so every peer's configured URL reaches it), its log
+    /// appended to the same file. Returns once it answers its health check.
+    pub async fn start_service(&mut self, name: &str) -> anyhow::Result<()> {
+        if self.services.iter().any(|(n, _)| n == name) {
+            bail!("{name} is already running");
+        }
+        let s = self
+            .started
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .with_context(|| format!("{name} is not a service this stack started"))?;
+        let child = spawn(&self.opts, &s, &self.urls.database)?;
+        self.services.push((s.name.to_owned(), child));
+        let url = format!("http://127.0.0.1:{}{}", s.port, s.health);
+        self.wait_healthy(&reqwest::Client::new(), s.name, &url)
+            .await
+    }
+
+    /// [`Stack::kill_service`], then [`Stack::start_service`].
+    pub async fn restart_service(&mut self, name: &str) -> anyhow::Result<()> {
+        self.kill_service(name).await?;
+        self.start_service(name).await
+    }
+
+    /// Crashes the embedded Postgres (`pg_ctl stop -m immediate`) and starts it again on the same
+    /// port with the same data, while every service keeps running: their connections break and
+    /// they must reconnect by themselves. Fails for a stack started on a `database_url`.
+    pub async fn restart_postgres(&mut self) -> anyhow::Result<()> {
+        let cluster = self
+            .cluster
+            .clone()
+            .context("this stack runs on an external database, not its embedded Postgres")?;
+        // `pg_ctl` blocks for seconds: not on the runtime's thread, which drives everyone else.
+        tokio::task::spawn_blocking(move || {
+            cluster.crash()?;
+            cluster.start_again()
+        })
+        .await?
     }
 }

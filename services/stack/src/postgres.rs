@@ -26,13 +26,14 @@ pub struct Options {
 }
 
 /// A running cluster this process started.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Cluster {
     pub port: u16,
     pub data_dir: PathBuf,
     password: String,
     bin: PathBuf,
     as_postgres_user: bool,
+    durable: bool,
 }
 
 /// The database every service of the stack shares (each in its own schema).
@@ -59,6 +60,7 @@ impl Cluster {
             password,
             bin,
             as_postgres_user,
+            durable: opts.durable,
         };
         if cluster.status_running() {
             bail!(
@@ -75,15 +77,30 @@ impl Cluster {
             }
             None => free_port()?,
         };
+        cluster.run_server()?;
+        cluster.ensure_database(DATABASE)?;
+        Ok(cluster)
+    }
+
+    /// URL of `db` as the cluster's superuser.
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{db}",
+            self.password, self.port
+        )
+    }
+
+    /// `pg_ctl start` on this cluster's port and settings; waits until it accepts connections.
+    fn run_server(&self) -> anyhow::Result<()> {
         let mut settings = vec![
-            format!("-p {}", cluster.port),
+            format!("-p {}", self.port),
             "-c listen_addresses=127.0.0.1".into(),
-            format!("-c unix_socket_directories={}", cluster.data_dir.display()),
+            format!("-c unix_socket_directories={}", self.data_dir.display()),
             "-c log_statement=mod".into(),
             "-c max_connections=300".into(),
             "-c logging_collector=off".into(),
         ];
-        if !opts.durable {
+        if !self.durable {
             settings.extend(
                 [
                     "-c fsync=off",
@@ -93,11 +110,11 @@ impl Cluster {
                 .map(String::from),
             );
         }
-        let log = cluster.data_dir.join("server.log");
-        let status = cluster
+        let log = self.data_dir.join("server.log");
+        let status = self
             .pg_command("pg_ctl")
             .args(["-D"])
-            .arg(&cluster.data_dir)
+            .arg(&self.data_dir)
             .arg("-l")
             .arg(&log)
             .args(["-o", &settings.join(" "), "-w", "-t", "60", "start"])
@@ -113,16 +130,38 @@ impl Cluster {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
-        cluster.ensure_database(DATABASE)?;
-        Ok(cluster)
+        Ok(())
     }
 
-    /// URL of `db` as the cluster's superuser.
-    pub fn url(&self, db: &str) -> String {
-        format!(
-            "postgres://postgres:{}@127.0.0.1:{}/{db}",
-            self.password, self.port
-        )
+    /// Stops the server the way a crash would (`pg_ctl stop -m immediate`: every backend is
+    /// killed, nothing is checkpointed, the next start replays the WAL). For fault tests.
+    pub fn crash(&self) -> anyhow::Result<()> {
+        let status = self
+            .pg_command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() && self.status_running() {
+            bail!(
+                "pg_ctl stop -m immediate failed for {}",
+                self.data_dir.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts the server again after [`Cluster::crash`] or [`Cluster::stop`]: same data
+    /// directory, port, password and settings, so every client's URL still points at it.
+    pub fn start_again(&self) -> anyhow::Result<()> {
+        if self.status_running() {
+            bail!(
+                "the cluster in {} is already running",
+                self.data_dir.display()
+            );
+        }
+        self.run_server()
     }
 
     /// Stops the server (fast shutdown: open sessions are ended, no recovery needed next time).

@@ -733,3 +733,93 @@ impl Live {
         }
     }
 }
+
+/// For the fault tests (`tests/faults`): a platform on its own Postgres (which a test may crash),
+/// the superuser connection re-opened after that, and the issuer's audit chains checked.
+impl Platform {
+    /// Like [`Platform::start`], but the stack runs its own embedded Postgres (durable, in the
+    /// data directory) instead of a database on the test binary's shared server, so
+    /// [`Stack::restart_postgres`] can crash and restart it under the running services.
+    pub async fn start_with_own_postgres() -> Self {
+        build_binaries();
+        let data_dir = std::env::temp_dir().join(format!("platform-e2e-{}", kit::random_id(6)));
+        println!("platform data and service logs: {}", data_dir.display());
+        let stack = Stack::start(Options {
+            root: workspace_root(),
+            data_dir: data_dir.clone(),
+            database_url: None,
+            ports: Ports::ANY,
+            bin_dir: bin_dir(),
+            host: "127.0.0.1".into(),
+            log_dir: Some(data_dir.join("logs")),
+            concierge_llm: None,
+            idp_bench_auto_approve: false,
+        })
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the platform did not start: {e:#} (logs in {})",
+                data_dir.display()
+            )
+        });
+        let (db, conn) = tokio_postgres::connect(&stack.urls.database, tokio_postgres::NoTls)
+            .await
+            .expect("db");
+        tokio::spawn(conn);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http");
+        Self {
+            a2a: Client::new(http.clone()),
+            stack,
+            http,
+            data_dir,
+            db,
+        }
+    }
+
+    /// Opens the superuser connection [`Platform::query`] uses again (after Postgres restarted).
+    pub async fn reconnect_db(&mut self) {
+        let (db, conn) = tokio_postgres::connect(&self.stack.urls.database, tokio_postgres::NoTls)
+            .await
+            .expect("db");
+        tokio::spawn(conn);
+        self.db = db;
+    }
+
+    /// Checks every audit log of this platform's issuers (`verify-rar/*.jsonl`) with the
+    /// issuer's own `verify-rar audit-verify`; returns each file's name and what the tool said.
+    /// Panics naming the file and the first broken line if any chain does not verify.
+    pub fn verify_issuer_audit_chains(&self) -> Vec<(String, String)> {
+        let dir = self.data_dir.join("verify-rar");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        files.sort();
+        assert!(
+            !files.is_empty(),
+            "no issuer audit log in {}",
+            dir.display()
+        );
+        files
+            .into_iter()
+            .map(|f| {
+                let out = std::process::Command::new(bin_dir().join("verify-rar"))
+                    .arg("audit-verify")
+                    .arg(&f)
+                    .output()
+                    .expect("running verify-rar audit-verify");
+                let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+                assert!(
+                    out.status.success(),
+                    "the audit chain of {} does not verify: {said}",
+                    f.display()
+                );
+                (f.display().to_string(), said)
+            })
+            .collect()
+    }
+}
