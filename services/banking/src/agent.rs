@@ -328,10 +328,11 @@ pub fn business_rar(skill: &str, arguments: &Value) -> Result<AuthorizationDetai
 /// the presenter sees them before they run.
 fn transfer_statements(t: &Transfer<'_>) -> Value {
     use ledger::{AUDIT_SQL, BALANCES_SQL, LEG_SQL};
+    let [(first, first_cents), (second, second_cents)] = ledger::legs(t);
     json!([
         {"sql": "BEGIN", "params": []},
-        {"sql": LEG_SQL, "params": [t.owner, t.source, -t.amount_cents]},
-        {"sql": LEG_SQL, "params": [t.owner, t.destination, t.amount_cents]},
+        {"sql": LEG_SQL, "params": [t.owner, first, first_cents]},
+        {"sql": LEG_SQL, "params": [t.owner, second, second_cents]},
         {"sql": AUDIT_SQL, "params": [t.owner, t.source, t.destination, t.amount_cents]},
         {"sql": "COMMIT", "params": []},
         {"sql": BALANCES_SQL, "params": []},
@@ -402,6 +403,17 @@ mod tests {
             "the credit"
         );
         assert_eq!(shown[3]["sql"], ledger::AUDIT_SQL);
+        // The other way round, the legs run (and are shown) in account-name order.
+        let back = transfer_statements(&Transfer {
+            source: "savings",
+            destination: "checking",
+            ..t
+        });
+        assert_eq!(
+            back[1]["params"],
+            json!(["alice@example.com", "checking", 100_000]),
+            "the credit first"
+        );
     }
 
     #[test]
