@@ -12,11 +12,9 @@ use kit::{
         AgentCapabilities, AgentCard, AgentInterface, RPC_PATH, ToolCall,
         server::{Agent, AgentError, Reply, TaskHandle},
     },
-    agent::{Runtime, attack::Toggles},
-    claims::AccessClaims,
+    agent::{Grant, Runtime, attack::Toggles},
     events::Outcome,
     guard::GuardError,
-    rar::{self, AuthorizationDetail},
 };
 use serde_json::{Value, json};
 
@@ -47,13 +45,6 @@ impl std::fmt::Debug for Entra {
     }
 }
 
-/// Hop 2's token and what it grants: everything the Graph request and its event need.
-struct Grant {
-    token: String,
-    claims: AccessClaims,
-    detail: AuthorizationDetail,
-}
-
 impl Entra {
     pub fn new(rt: Runtime, graph: Graph, attacks: Toggles) -> Self {
         Self { rt, graph, attacks }
@@ -79,12 +70,7 @@ impl Entra {
             }
             Err(_) => Outcome::Error,
         };
-        let mut e = self.rt.event_for("graph_call", outcome, &grant.claims);
-        e.tool = grant.detail.action().map(str::to_owned);
-        e.jti = Some(grant.claims.jti.clone());
-        e.approval_id = grant.claims.approval_id.clone();
-        e.rar_summary = Some(grant.detail.summary());
-        e.fingerprint = Some(rar::fingerprint(std::slice::from_ref(&grant.detail)));
+        let mut e = self.rt.event_for_grant("graph_call", outcome, grant);
         if let Err(err) = &result {
             e.reason = Some(match err {
                 GraphError::Api { status, code, .. } => {
@@ -205,45 +191,16 @@ impl Agent for Entra {
     async fn run(&self, call: ToolCall, task: TaskHandle) -> Result<Reply, AgentError> {
         let detail = match skills::authorization(&call) {
             Ok((_, d)) => d,
-            Err(why) => {
-                let mut e =
-                    self.rt
-                        .event_for("request_refused", Outcome::Denied, &task.principal().claims);
-                e.tool = Some(call.skill.clone());
-                e.reason = Some(format!("invalid_arguments: {why}"));
-                self.rt.emit(e).await;
-                return Err(AgentError::Rejected(format!(
-                    "I cannot carry out that request: {why}."
-                )));
-            }
+            Err(why) => return Err(self.rt.refuse_arguments(&task, &call.skill, why).await),
         };
         let summary = detail.summary();
         task.working(format!(
             "Asking the identity provider for a token for the Graph API: {summary}"
         ));
-        if let Some(attack) = self.attacks.for_task(&task)?
-            && let Some(refused) = self
-                .rt
-                .misbehave_at_hop(&task, attack, GRAPH_AUDIENCE, std::slice::from_ref(&detail))
-                .await
-        {
-            return Err(refused);
-        }
-        let t2 = self
+        let grant = self
             .rt
-            .delegate(&task, GRAPH_AUDIENCE, std::slice::from_ref(&detail))
+            .grant(&task, GRAPH_AUDIENCE, detail, &self.attacks)
             .await?;
-        let claims = kit::jwt::decode_unverified(&t2.access_token)
-            .ok()
-            .and_then(|(_, c)| serde_json::from_value::<AccessClaims>(c).ok())
-            .ok_or_else(|| {
-                AgentError::Failed("the identity provider's token could not be read".into())
-            })?;
-        let grant = Grant {
-            token: t2.access_token,
-            claims,
-            detail,
-        };
         task.working(format!("Calling {TENANT}: {summary}"));
         self.perform(&grant).await
     }

@@ -12,11 +12,9 @@ use kit::{
         AgentCapabilities, AgentCard, AgentInterface, RPC_PATH, ToolCall,
         server::{Agent, AgentError, Reply, TaskHandle},
     },
-    agent::{Runtime, attack::Toggles},
-    claims::AccessClaims,
+    agent::{Grant, Runtime, attack::Toggles},
     events::Outcome,
     guard::GuardError,
-    rar::{self, AuthorizationDetail},
 };
 use serde_json::{Value, json};
 
@@ -44,19 +42,6 @@ impl std::fmt::Debug for Iam {
         f.debug_struct("Iam")
             .field("scim", &self.scim)
             .finish_non_exhaustive()
-    }
-}
-
-/// Hop 2's token and what it grants: everything the SCIM requests and their events need.
-struct Grant {
-    token: String,
-    claims: AccessClaims,
-    detail: AuthorizationDetail,
-}
-
-impl Grant {
-    fn email(&self) -> &str {
-        self.detail.field("email").unwrap_or_default()
     }
 }
 
@@ -88,12 +73,7 @@ impl Iam {
             }
             Err(_) => Outcome::Error,
         };
-        let mut e = self.rt.event_for("scim_call", outcome, &grant.claims);
-        e.tool = grant.detail.action().map(str::to_owned);
-        e.jti = Some(grant.claims.jti.clone());
-        e.approval_id = grant.claims.approval_id.clone();
-        e.rar_summary = Some(grant.detail.summary());
-        e.fingerprint = Some(rar::fingerprint(std::slice::from_ref(&grant.detail)));
+        let mut e = self.rt.event_for_grant("scim_call", outcome, grant);
         if let Err(err) = &result {
             e.reason = Some(match err.status() {
                 Some(s) => format!("{request}: HTTP {}: {err}", s.as_u16()),
@@ -106,7 +86,7 @@ impl Iam {
 
     /// The user's SCIM resource, looked up by email under the operation's own token.
     async fn user(&self, grant: &Grant) -> Result<Value, AgentError> {
-        let email = grant.email();
+        let email = grant.field("email");
         self.scim(
             grant,
             "GET /Users?filter=userName",
@@ -119,7 +99,7 @@ impl Iam {
 
     /// Carries out the granted operation.
     async fn perform(&self, grant: &Grant) -> Result<Reply, AgentError> {
-        let email = grant.email().to_owned();
+        let email = grant.field("email").to_owned();
         let action = grant.detail.action().unwrap_or_default();
         match action {
             "list_users" => {
@@ -314,45 +294,16 @@ impl Agent for Iam {
     async fn run(&self, call: ToolCall, task: TaskHandle) -> Result<Reply, AgentError> {
         let detail = match skills::authorization(&call) {
             Ok((_, d)) => d,
-            Err(why) => {
-                let mut e =
-                    self.rt
-                        .event_for("request_refused", Outcome::Denied, &task.principal().claims);
-                e.tool = Some(call.skill.clone());
-                e.reason = Some(format!("invalid_arguments: {why}"));
-                self.rt.emit(e).await;
-                return Err(AgentError::Rejected(format!(
-                    "I cannot carry out that request: {why}."
-                )));
-            }
+            Err(why) => return Err(self.rt.refuse_arguments(&task, &call.skill, why).await),
         };
         let summary = detail.summary();
         task.working(format!(
             "Asking the identity provider for a token for {DIRECTORY}'s SCIM API: {summary}"
         ));
-        if let Some(attack) = self.attacks.for_task(&task)?
-            && let Some(refused) = self
-                .rt
-                .misbehave_at_hop(&task, attack, SCIM_AUDIENCE, std::slice::from_ref(&detail))
-                .await
-        {
-            return Err(refused);
-        }
-        let t2 = self
+        let grant = self
             .rt
-            .delegate(&task, SCIM_AUDIENCE, std::slice::from_ref(&detail))
+            .grant(&task, SCIM_AUDIENCE, detail, &self.attacks)
             .await?;
-        let claims = kit::jwt::decode_unverified(&t2.access_token)
-            .ok()
-            .and_then(|(_, c)| serde_json::from_value::<AccessClaims>(c).ok())
-            .ok_or_else(|| {
-                AgentError::Failed("the identity provider's token could not be read".into())
-            })?;
-        let grant = Grant {
-            token: t2.access_token,
-            claims,
-            detail,
-        };
         task.working(format!("Calling {DIRECTORY}: {summary}"));
         self.perform(&grant).await
     }

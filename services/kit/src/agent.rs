@@ -4,8 +4,10 @@
 //! an agent does when a session is revoked ([`Runtime::receive_signals`]). [`steps`]:
 //! step-by-step runs for presenter mode (an agent pauses before each hop until told "next").
 //! [`attack`]: the S6 attack toggles (an agent switched into misbehaving, to be refused).
+//! [`grant`]: hop 2 of a specialist that calls an HTTP API with its token (iam, entra).
 
 pub mod attack;
+pub mod grant;
 pub mod signals;
 pub mod steps;
 
@@ -14,7 +16,10 @@ use std::{path::Path, time::Instant};
 use deadpool_postgres::Pool;
 use serde_json::json;
 
-pub use self::steps::{Pause, Stepper, Steps};
+pub use self::{
+    grant::Grant,
+    steps::{Pause, Stepper, Steps},
+};
 use crate::{
     a2a::server::{AgentError, TaskHandle},
     claims::AccessClaims,
