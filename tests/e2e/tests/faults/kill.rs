@@ -152,6 +152,95 @@ async fn verify_rar_killed_between_role_creation_and_lease_record_leaves_nothing
     p.verify_issuer_audit_chains();
 }
 
+/// Banking is killed while it holds a live credential: the ephemeral role's transfer waits on a
+/// lock the test holds on alice's accounts, after the approval, the issuance and the login. The
+/// transaction dies with its client (nothing half-applied), the task fails instead of hanging,
+/// and the role, which no agent will revoke now, is dropped by the issuer's reaper when its
+/// lease ends (the test moves the lease's end to now instead of waiting its 300 s). The
+/// restarted agent serves the retry, which moves the money once.
+#[tokio::test]
+async fn banking_killed_holding_a_credential_half_applies_nothing_and_the_reaper_drops_its_role() {
+    let mut p = Platform::start().await;
+    let alice = p.sign_in("alice@example.com").await;
+    let before = p.balances("alice@example.com").await;
+    let total = ledger_total(&p).await;
+
+    let accounts = superuser(&p).await;
+    accounts
+        .batch_execute(
+            "BEGIN; SELECT 1 FROM banking.accounts WHERE owner = 'alice@example.com' FOR UPDATE",
+        )
+        .await
+        .unwrap();
+    let mut conv = p
+        .ask(&alice, "Transfer $700 from checking to savings.")
+        .await;
+    conv.wait_for(TaskState::AuthRequired).await;
+    let approval = p.approve_next(&alice).await;
+
+    // The ephemeral role's first leg waits for the test's lock: banking holds the credential.
+    let waiting = "SELECT pid, usename::text FROM pg_stat_activity
+                   WHERE usename LIKE 'v-banking-transfers-%' AND wait_event_type = 'Lock'";
+    eventually("the transfer waiting under its credential", || async {
+        !p.query(waiting, &[]).await.is_empty()
+    })
+    .await;
+    let row = &p.query(waiting, &[]).await[0];
+    let (backend, role): (i32, String) = (row.get(0), row.get(1));
+
+    p.stack.kill_service("banking").await.unwrap();
+    accounts.batch_execute("ROLLBACK").await.unwrap();
+    eventually("the dead agent's transaction ending", || async {
+        p.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", &[&backend])
+            .await
+            .is_empty()
+    })
+    .await;
+    assert_eq!(
+        transfers_of_approval(&p, approval["id"].as_str().unwrap()).await,
+        0,
+        "the transaction died with its client"
+    );
+    assert_eq!(p.balances("alice@example.com").await, before);
+    assert_eq!(ledger_total(&p).await, total);
+    let (state, text, _) = conv.finish().await;
+    assert_eq!(
+        state,
+        TaskState::Failed,
+        "the concierge says banking stopped: {text}"
+    );
+
+    // Nobody revoked the lease: its role lives until the lease ends, and not a moment longer.
+    assert_eq!(p.leftover_roles().await, vec![role.clone()]);
+    p.stack.start_service("banking").await.unwrap();
+    p.query(
+        "UPDATE verify_rar.leases SET expires_at = now() WHERE pg_user = $1",
+        &[&role],
+    )
+    .await;
+    no_ephemeral_role_left(&p).await;
+    assert!(
+        p.issuer_audit().iter().any(
+            |l| l["event"]["type"] == "lease_expired" && l["event"]["pg_user"] == role.as_str()
+        ),
+        "the reaper's lease_expired is in the audit log"
+    );
+
+    // The restarted agent serves the retry, which moves the money once.
+    let mut conv = p
+        .ask(&alice, "Transfer $700 from checking to savings.")
+        .await;
+    conv.wait_for(TaskState::AuthRequired).await;
+    p.approve_next(&alice).await;
+    let (state, text, _) = conv.finish().await;
+    assert_eq!(state, TaskState::Completed, "{text}");
+    let after = p.balances("alice@example.com").await;
+    assert_eq!(after["checking"], before["checking"] - 70_000);
+    assert_eq!(after["savings"], before["savings"] + 70_000);
+    no_ephemeral_role_left(&p).await;
+    p.verify_issuer_audit_chains();
+}
+
 /// Kills the idp and keeps it down for three of banking's one-second approval polls, so they
 /// meet the outage, then starts it again.
 async fn idp_down_for_a_while(p: &mut Platform) {
