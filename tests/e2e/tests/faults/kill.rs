@@ -241,6 +241,52 @@ async fn banking_killed_holding_a_credential_half_applies_nothing_and_the_reaper
     p.verify_issuer_audit_chains();
 }
 
+/// The concierge is killed while the transfer it delegated waits for the user's approval. Its
+/// A2A tasks lived in its memory, so the user's conversation is gone; what it started is not:
+/// banking's task holds its own token and waits for the same approval, so the user's "approve"
+/// still moves the money, exactly once, and leaves no role behind. The restarted concierge
+/// serves the next conversation.
+#[tokio::test]
+async fn the_concierge_killed_mid_approval_leaves_the_delegated_transfer_whole() {
+    let mut p = Platform::start().await;
+    let alice = p.sign_in("alice@example.com").await;
+    let before = p.balances("alice@example.com").await;
+    let total = ledger_total(&p).await;
+
+    let mut conv = p
+        .ask(&alice, "Transfer $800 from checking to savings.")
+        .await;
+    conv.wait_for(TaskState::AuthRequired).await;
+    // The user's conversation ends with the process (its stream breaks; nothing to read).
+    p.stack.kill_service("concierge").await.unwrap();
+    drop(conv);
+
+    let approval = p.approve_next(&alice).await;
+    let id = approval["id"].as_str().unwrap().to_owned();
+    eventually("banking finishing the approved transfer", || async {
+        transfers_of_approval(&p, &id).await == 1
+    })
+    .await;
+    no_ephemeral_role_left(&p).await;
+    let after = p.balances("alice@example.com").await;
+    assert_eq!(after["checking"], before["checking"] - 80_000);
+    assert_eq!(after["savings"], before["savings"] + 80_000);
+    assert_eq!(ledger_total(&p).await, total);
+    assert_eq!(tokens_of_approval(&p, &id).await, 1);
+
+    p.stack.start_service("concierge").await.unwrap();
+    let mut conv = p.ask(&alice, "What is my checking balance?").await;
+    let (state, text, _) = conv.finish().await;
+    assert_eq!(state, TaskState::Completed, "{text}");
+    assert_eq!(
+        p.query("SELECT count(*) FROM banking.transactions", &[])
+            .await[0]
+            .get::<_, i64>(0),
+        1
+    );
+    p.verify_issuer_audit_chains();
+}
+
 /// Kills the idp and keeps it down for three of banking's one-second approval polls, so they
 /// meet the outage, then starts it again.
 async fn idp_down_for_a_while(p: &mut Platform) {

@@ -8,7 +8,7 @@
 //! issuer audit chain verifying. `docs/SECURITY.md` ("Faults injected") lists them.
 //!
 //! - `kill`: verify-rar killed between creating a role and recording its lease; banking killed
-//!   while it holds a credential; the idp killed while an approval is pending and right after
+//!   while it holds a credential; the concierge killed while its delegated transfer waits; the idp killed while an approval is pending and right after
 //!   it was given; the signals transmitter (and
 //!   the idp) killed while a session revocation is queued.
 //! - `postgres`: Postgres crashed and restarted while an approval waits; pooled connections
