@@ -113,9 +113,20 @@ async fn main() -> anyhow::Result<()> {
     println!("  The concierge plans with the {planner}.");
     println!("  Ctrl-C stops everything.");
     println!();
+    let shutdown = kit::shutdown_signal();
+    tokio::pin!(shutdown);
     let outcome = tokio::select! {
-        () = kit::shutdown_signal() => Ok(()),
-        (name, status) = stack.any_exit() => Err(anyhow::anyhow!("{name} stopped unexpectedly ({status:?}); stopping the platform")),
+        biased;
+        () = &mut shutdown => Ok(()),
+        (name, status) = stack.any_exit() => {
+            // Ctrl-C in a terminal reaches every process of the foreground group at once, so a
+            // service may exit on it a moment before our own handler runs: that is a stop, not
+            // a crash.
+            match tokio::time::timeout(std::time::Duration::from_millis(500), &mut shutdown).await {
+                Ok(()) => Ok(()),
+                Err(_) => Err(anyhow::anyhow!("{name} stopped unexpectedly ({status:?}); stopping the platform")),
+            }
+        }
     };
     println!("stopping…");
     stack.stop().await?;
