@@ -43,7 +43,7 @@ fn bodies(p: &Platform, user: &User, n: usize) -> anyhow::Result<Vec<String>> {
 
 pub async fn run(p: &Arc<Platform>, user: &User, scale: f64) -> anyhow::Result<Results> {
     let n_seq = (2000.0 * scale) as usize;
-    let window = Duration::from_secs_f64((8.0 * scale).max(1.0));
+    let window = Duration::from_secs_f64((5.0 * scale).max(1.0));
     // Warm-up: connections, the pool, the JIT-free but cache-cold paths.
     for b in bodies(p, user, 200)? {
         p.post_token(b).await?.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -18,6 +18,7 @@ mod platform;
 mod report;
 mod signals;
 mod vault;
+mod web;
 
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
@@ -27,6 +28,7 @@ use anyhow::Context as _;
 async fn main() -> anyhow::Result<()> {
     kit::telemetry::init("warn", false);
     let started = Instant::now();
+    let load_before = load_average();
     let scale: f64 = std::env::var("BENCH_SCALE")
         .ok()
         .map(|v| v.parse().context("BENCH_SCALE must be a number"))
@@ -41,13 +43,26 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("bench: data and service logs in {}", p.data_dir.display());
     let result = measure(&p, scale, started).await;
     let memory = memory(&p);
+    let data_dir = p.data_dir.clone();
     match Arc::try_unwrap(p) {
         Ok(p) => p.stop().await?,
         Err(_) => eprintln!("bench: the platform is still shared; its processes die with us"),
     }
+    // The services' logs stay for a failed run (and with BENCH_KEEP_LOGS=1); a good run leaves
+    // nothing in the temp directory.
+    let keep = result.is_err() || std::env::var_os("BENCH_KEEP_LOGS").is_some();
+    if keep {
+        eprintln!(
+            "bench: service logs kept in {}",
+            data_dir.join("logs").display()
+        );
+    } else {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
     let mut measured = result?;
     measured.memory = memory;
     measured.duration_secs = started.elapsed().as_secs_f64();
+    measured.load = format!("{load_before} before, {} after", load_average());
     let text = report::render(&measured);
     println!("{text}");
     let out = root.join("target/bench");
@@ -63,18 +78,32 @@ async fn measure(
     started: Instant,
 ) -> anyhow::Result<report::Measured> {
     let user = p.sign_in(platform::ALICE).await?;
+    // For profiling one section alone (`perf record -a` meanwhile): `exchange` or `vault`.
+    let only = std::env::var("BENCH_ONLY").ok();
+    if only.as_deref() == Some("vault") {
+        vault::run(p, &user, scale).await?;
+        anyhow::bail!("BENCH_ONLY=vault: stopping after the credential lifecycle");
+    }
     eprintln!("bench: token exchange …");
     let exchange = exchange::run(p, &user, scale).await?;
-    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "exchange") {
-        // For profiling the token endpoint alone (`perf record -p <idp pid>` meanwhile).
+    if only.as_deref() == Some("exchange") {
+        for (clients, s) in &exchange.loaded {
+            eprintln!(
+                "bench: {clients} clients: {:.0}/s, p50 {:.2} ms",
+                s.per_sec(),
+                s.p50()
+            );
+        }
         anyhow::bail!("BENCH_ONLY=exchange: stopping after the token exchange");
     }
-    eprintln!("bench: credential lifecycle (Vault API and plain SQL) …");
+    eprintln!("bench: credential lifecycle (Vault API and plain SQL, interleaved) …");
     let vault = vault::run(p, &user, scale).await?;
     eprintln!("bench: full transfer chain …");
     let chain = chain::run(p, &user, scale).await?;
     eprintln!("bench: events and session revocation …");
     let signals = signals::run(p, scale).await?;
+    eprintln!("bench: event to browser through the web UI …");
+    let web = web::run(p, ((100.0 * scale) as usize).max(5)).await?;
     Ok(report::Measured {
         machine: machine(),
         date: time::OffsetDateTime::now_utc()
@@ -85,6 +114,8 @@ async fn measure(
         vault,
         chain,
         signals,
+        web,
+        load: String::new(),
         memory: vec![],
     })
 }
@@ -107,6 +138,14 @@ fn memory(p: &platform::Platform) -> Vec<(String, u64, u64)> {
             (name, field("VmHWM:"), field("VmRSS:"))
         })
         .collect()
+}
+
+/// The 1, 5 and 15-minute load averages: how busy the machine was besides us.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// CPU model and count, memory, kernel: what a reader needs to compare two reports.

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{chain, exchange, load::Samples, signals, vault};
+use crate::{chain, exchange, load::Samples, signals, vault, web};
 
 /// What the run measured, section by section.
 #[derive(Debug)]
@@ -16,6 +16,9 @@ pub struct Measured {
     pub vault: vault::Results,
     pub chain: chain::Results,
     pub signals: signals::Results,
+    pub web: web::Results,
+    /// Load averages (1, 5, 15 min) before and after the run.
+    pub load: String,
     /// (service, VmHWM kB, VmRSS kB)
     pub memory: Vec<(String, u64, u64)>,
 }
@@ -80,6 +83,11 @@ pub fn render(m: &Measured) -> String {
     let _ = writeln!(o, "## Performance budget: {} ({})\n", m.date, m.machine);
     let _ = writeln!(
         o,
+        "Load average (1, 5, 15 min): {}. The driver shares the two cores with the platform.\n",
+        m.load
+    );
+    let _ = writeln!(
+        o,
         "| row | target | measured (p50 / p99) | baseline, same run | ratio | verdict |"
     );
     let _ = writeln!(o, "|---|---|---|---|---|---|");
@@ -126,7 +134,16 @@ pub fn render(m: &Measured) -> String {
     );
     let _ = writeln!(
         o,
-        "| event to browser over SSE (approvals stream: CIBA request → SSE event) | ≤ 100 ms | {} | the request itself: {} | {:.2}× | {} |",
+        "| event to browser through the web UI (exchange sent → its row on a signed-in session's `/live` SSE stream) | ≤ 100 ms | {} | the exchange itself: {}; a bare `LISTEN` subscriber: {} | {:.2}× the exchange | {} |",
+        lat(&m.web.live),
+        lat(&m.web.request),
+        lat(&s.listen),
+        m.web.live.p50() / m.web.request.p50(),
+        verdict(m.web.live.p99() <= 100.0)
+    );
+    let _ = writeln!(
+        o,
+        "| event to browser over SSE (the idp's approvals stream: CIBA request → SSE event) | ≤ 100 ms | {} | the request itself: {} | {:.2}× | {} |",
         lat(&s.sse),
         lat(&s.sse_request),
         s.sse.p50() / s.sse_request.p50(),
@@ -185,6 +202,17 @@ pub fn render(m: &Measured) -> String {
                 f(r.total.p50())
             );
         }
+    }
+
+    for (a, q) in m.vault.api.iter().zip(&m.vault.sql) {
+        let _ = writeln!(
+            o,
+            "\n{} client(s): the issuer's own part (issue + revoke only) is {} against {} as plain SQL ({:.2}×); connecting and the transfer are the same SQL either way.",
+            a.clients,
+            f(a.issue_revoke.p50()),
+            f(q.issue_revoke.p50()),
+            a.issue_revoke.p50() / q.issue_revoke.p50()
+        );
     }
 
     let _ = writeln!(

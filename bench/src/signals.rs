@@ -1,13 +1,15 @@
 //! Rows 4 and 5: how fast a decision reaches a watcher, and how fast a revoked session is
 //! refused everywhere.
 //!
-//! There is no web UI yet, so "event to browser" is measured on what exists: the idp's
-//! approvals SSE stream (what the phone will render: a CIBA request → `NOTIFY idp_approvals` →
-//! the stream re-reads the list → an SSE event) and a `LISTEN security_events` subscriber (what
-//! the UI's live event feed will sit on). "Session revoked" is measured per receiver as the
-//! time from sending the revocation to that receiver's first refusal: the idp's exchange,
-//! verify-rar's login, graph's users API and an agent (the concierge's A2A endpoint). Today
-//! each of them asks the idp on every call (introspection), so there is nothing to propagate.
+//! "Event to browser" is measured three ways: through the web UI itself (`crate::web`: an
+//! exchange's row on a signed-in session's `/live` stream), and here on the two feeds the UI
+//! relays: the idp's approvals SSE stream (what the phone renders: a CIBA request → `NOTIFY
+//! idp_approvals` → the stream re-reads the list → an SSE event) and a bare `LISTEN
+//! security_events` subscriber (what the UI's live event feed sits on). "Session revoked" is
+//! measured per receiver as the time from sending the revocation to that receiver's first
+//! refusal: the idp's exchange, verify-rar's login, graph's users API and an agent (the
+//! concierge's A2A endpoint); each asks the idp on every call (introspection) and also takes
+//! the CAEP `session-revoked` push, whichever comes first.
 
 use std::time::{Duration, Instant};
 

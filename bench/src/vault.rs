@@ -270,8 +270,14 @@ async fn mint(p: &Platform, user: &User, n: usize) -> anyhow::Result<Vec<String>
     Ok(out)
 }
 
+/// Rounds per concurrency: the two ways alternate in blocks (API, SQL, API, SQL, …), so a
+/// change in the machine's load during the run (other builds and tests share it) falls on both
+/// ways alike instead of on whichever ran second.
+const ROUNDS: usize = 5;
+
 pub async fn run(p: &Arc<Platform>, user: &User, scale: f64) -> anyhow::Result<Results> {
-    let n = ((150.0 * scale) as usize).max(8);
+    let n = ((150.0 * scale) as usize).max(ROUNDS * 2);
+    let per_round = n.div_ceil(ROUNDS);
     let url = p.stack.urls.database.clone();
     let limit = Duration::from_secs(120);
     // Warm-up of both paths.
@@ -281,23 +287,6 @@ pub async fn run(p: &Arc<Platform>, user: &User, scale: f64) -> anyhow::Result<R
     let mut api = vec![];
     let mut sql = vec![];
     for clients in [1usize, 4] {
-        let tokens = Arc::new(mint(p, user, n).await?);
-        let results = Arc::new(Mutex::new(Vec::new()));
-        let (pc, rc) = (p.clone(), results.clone());
-        let s = load::concurrent(clients, n, limit, move |i| {
-            let (p, r, tokens) = (pc.clone(), rc.clone(), tokens.clone());
-            async move {
-                let t = api_once(&p, &tokens[i], i)
-                    .await
-                    .context("Vault API lifecycle")?;
-                r.lock().await.push(t);
-                Ok(())
-            }
-        })
-        .await?;
-        let timed = std::mem::take(&mut *results.lock().await);
-        api.push(collect(clients, timed, s.wall));
-
         // One superuser connection per client, checked out for a whole iteration.
         let mut admins = vec![];
         for _ in 0..clients {
@@ -309,23 +298,46 @@ pub async fn run(p: &Arc<Platform>, user: &User, scale: f64) -> anyhow::Result<R
                 .context("plain SQL lifecycle (warm-up)")?;
         }
         let admins = Arc::new(Mutex::new(admins));
-        let results = Arc::new(Mutex::new(Vec::new()));
-        let (rc, uc) = (results.clone(), url.clone());
-        let s = load::concurrent(clients, n, limit, move |i| {
-            let (r, admins, url) = (rc.clone(), admins.clone(), uc.clone());
-            async move {
-                let admin = admins.lock().await.pop().context("an idle connection")?;
-                let t = sql_once(&admin, &url, i)
-                    .await
-                    .context("plain SQL lifecycle");
-                admins.lock().await.push(admin);
-                r.lock().await.push(t?);
-                Ok(())
-            }
-        })
-        .await?;
-        let timed = std::mem::take(&mut *results.lock().await);
-        sql.push(collect(clients, timed, s.wall));
+        let (mut api_timed, mut sql_timed) = (vec![], vec![]);
+        let (mut api_wall, mut sql_wall) = (Duration::ZERO, Duration::ZERO);
+        for _ in 0..ROUNDS {
+            let tokens = Arc::new(mint(p, user, per_round).await?);
+            let results = Arc::new(Mutex::new(Vec::new()));
+            let (pc, rc) = (p.clone(), results.clone());
+            let s = load::concurrent(clients, per_round, limit, move |i| {
+                let (p, r, tokens) = (pc.clone(), rc.clone(), tokens.clone());
+                async move {
+                    let t = api_once(&p, &tokens[i], i)
+                        .await
+                        .context("Vault API lifecycle")?;
+                    r.lock().await.push(t);
+                    Ok(())
+                }
+            })
+            .await?;
+            api_wall += s.wall;
+            api_timed.append(&mut *results.lock().await);
+
+            let results = Arc::new(Mutex::new(Vec::new()));
+            let (rc, uc, ac) = (results.clone(), url.clone(), admins.clone());
+            let s = load::concurrent(clients, per_round, limit, move |i| {
+                let (r, admins, url) = (rc.clone(), ac.clone(), uc.clone());
+                async move {
+                    let admin = admins.lock().await.pop().context("an idle connection")?;
+                    let t = sql_once(&admin, &url, i)
+                        .await
+                        .context("plain SQL lifecycle");
+                    admins.lock().await.push(admin);
+                    r.lock().await.push(t?);
+                    Ok(())
+                }
+            })
+            .await?;
+            sql_wall += s.wall;
+            sql_timed.append(&mut *results.lock().await);
+        }
+        api.push(collect(clients, api_timed, api_wall));
+        sql.push(collect(clients, sql_timed, sql_wall));
     }
     Ok(Results { api, sql })
 }

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use kit::{
     claims::{AccessClaims, Actor, Audience, MayAct, short_name},
-    events::{Commit, Outcome, SecurityEvent},
+    events::{Outcome, SecurityEvent},
     rar::{self, AuthorizationDetail},
 };
 use serde_json::{Value, json};
@@ -394,7 +394,7 @@ async fn run(
             claims.acr = Some(ACR_PUSH.into());
             claims.approval_id = Some(approval_id.clone());
             event.approval_id = Some(approval_id);
-            return issue(state, &db, &claims, event, Outcome::HitlCached, started)
+            return issue(state, &claims, event, Outcome::HitlCached, started)
                 .await
                 .map(Answer::Issued);
         }
@@ -438,7 +438,7 @@ async fn run(
             .with("binding_code", approval.binding_code),
         ));
     }
-    issue(state, &db, &claims, event, Outcome::Allowed, started)
+    issue(state, &claims, event, Outcome::Allowed, started)
         .await
         .map(Answer::Issued)
 }
@@ -528,16 +528,18 @@ pub fn policy_contexts(
 
 /// Signs the token, records the event, and answers with the RFC 8693 response.
 ///
-/// The event commits with `synchronous_commit = off` ([`Commit::Deferred`]): waiting for the
-/// disk would be most of the hop's time. What a crash of Postgres or the machine can lose is the
+/// The event commits with `synchronous_commit = off` ([`kit::events::Commit::Deferred`]):
+/// waiting for the disk would be most of the hop's time. What a crash of Postgres or the machine can lose is the
 /// idp's record of tokens issued in the last few hundred milliseconds; every use of such a token
 /// that changes anything is recorded durably by the party that acts on it (the issuer's audit
 /// log and leases, which keep the token itself, and the ledger row naming its `jti`), and the
 /// token is signed, so the record can be rebuilt from them. Decisions that involve a person
 /// (approvals) stay durable. See `docs/BENCHMARKS.md`.
+///
+/// It is written by the group writer ([`crate::event_writer`]): the token is answered only once
+/// its event is stored and published, but concurrent hops share one statement and one commit.
 async fn issue(
     state: &AppState,
-    db: &deadpool_postgres::Client,
     claims: &AccessClaims,
     event: &mut SecurityEvent,
     outcome: Outcome,
@@ -549,7 +551,8 @@ async fn issue(
     event.token = Some(state.issuer.decoded(claims));
     event.reason = None;
     state
-        .emit_on(db, &event.clone().timed(started), Commit::Deferred)
+        .issued_events
+        .write(event.clone().timed(started))
         .await?;
     Ok(token_response(&token, claims))
 }

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod error;
+pub mod event_writer;
 pub mod exchange;
 pub mod policy;
 pub mod registry;
@@ -115,9 +116,15 @@ impl Application {
             Arc::new(policy::PolicyEngine::load(&config.policy_dir).context("loading policies")?);
         let approvals_changed = kit::pg::listen(&config.database_url, "idp_approvals")?;
         drop(db);
+        // The issuance events' writer has its own connection (see `event_writer`).
+        let issued_events = event_writer::EventWriter::start(
+            kit::pg::pool(&config.database_url, "idp", 1)?,
+            kit::events::Commit::Deferred,
+        );
         let state = AppState::new(state::Inner {
             issuer: tokens::Issuer::new(issuer, key)?,
             pool,
+            issued_events,
             policy: policy.clone(),
             clients,
             agents: registry::Cache::default(),

@@ -18,6 +18,8 @@ pub struct Inner {
     pub config: Config,
     pub issuer: Issuer,
     pub pool: Pool,
+    /// Writes the token endpoint's issuance events in groups ([`crate::event_writer`]).
+    pub issued_events: crate::event_writer::EventWriter,
     pub policy: Arc<PolicyEngine>,
     pub clients: Clients,
     /// Registered agents with their keys parsed, checked against the store on every use.

@@ -247,7 +247,13 @@ fn bind(ty: &Type, v: Value, n: usize, p: Param) -> Result<Bound> {
 /// Prepares `sql` (after `{{name}}` substitution) and runs it with `params` bound.
 async fn execute_bound(client: &impl GenericClient, s: &Statement, b: &Bindings<'_>) -> Result<()> {
     let sql = roles::render(&s.sql, b.name, "", "");
-    let stmt = client.prepare(&sql).await?;
+    // A statement whose text does not change from one credential to the next (its values are
+    // all bound) is prepared once per connection; one that names the role is prepared each time.
+    let stmt = if sql == s.sql {
+        client.prepare_cached(&sql).await?
+    } else {
+        client.prepare(&sql).await?
+    };
     if stmt.params().len() != s.params.len() {
         return Err(Error::Internal(anyhow::anyhow!(
             "role statement takes {} parameters but lists {}",
@@ -266,18 +272,10 @@ async fn execute_bound(client: &impl GenericClient, s: &Statement, b: &Bindings<
         .iter()
         .map(|v| v.as_ref() as &(dyn ToSql + Sync))
         .collect();
-    client.execute(&stmt, &refs).await.map_err(|e| {
-        // The ledger refusing the grant (a CHECK on the grant row) is a refusal, not a crash.
-        match e.as_db_error() {
-            Some(db)
-                if [SqlState::CHECK_VIOLATION, SqlState::NOT_NULL_VIOLATION]
-                    .contains(db.code()) =>
-            {
-                Error::BadRequest(format!("the database refused this grant: {}", db.message()))
-            }
-            _ => Error::from(e),
-        }
-    })?;
+    client
+        .execute(&stmt, &refs)
+        .await
+        .map_err(refusal_or_error)?;
     Ok(())
 }
 
@@ -306,22 +304,44 @@ pub async fn issue(
     let (kind, action) = (detail.kind.as_str(), detail.action().unwrap_or_default());
 
     // 1. The intent, committed before the role exists. Its commit need not wait for the disk:
-    //    the role's own transaction (step 2) commits durably after it, and the WAL is flushed in
+    //    the role's own transaction (step 2) commits after it, and the WAL is replayed in
     //    order, so a role that survives a crash always finds its intent.
-    let mut client = state.pool.get().await?;
-    let tx = kit::pg::deferred_transaction(&mut client).await?;
-    tx.execute(
-            "INSERT INTO leases (lease_id, role, pg_user, state, instance_id, token_accessor, jti, sid, owner,
-                                 rar_type, rar_action, fingerprint, rar_summary, grant_id, expires_at, max_expires_at)
-             VALUES ($1, $2, $3, 'creating', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                     to_timestamp($14::bigint), to_timestamp($15::bigint))",
+    //    One statement, prepared once per connection; `set_config(…, true)` turns the wait off
+    //    for this statement's own transaction only.
+    let client = state.pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "WITH ins AS (
+                 INSERT INTO leases (lease_id, role, pg_user, state, instance_id, token_accessor, jti, sid, owner,
+                                     rar_type, rar_action, fingerprint, rar_summary, grant_id, expires_at, max_expires_at)
+                 VALUES ($1, $2, $3, 'creating', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                         to_timestamp($14::bigint), to_timestamp($15::bigint))
+                 RETURNING 1)
+             SELECT set_config('synchronous_commit', 'off', true) FROM ins",
+        )
+        .await?;
+    client
+        .query_one(
+            &stmt,
             &[
-                &lease_id, &role.name, &name, &state.config.instance_id, &token.accessor, &token.jti, &token.sid,
-                &owner, &kind, &action, &fingerprint, &detail.summary(), &grant_id, &expires, &(now + max_ttl),
+                &lease_id,
+                &role.name,
+                &name,
+                &state.config.instance_id,
+                &token.accessor,
+                &token.jti,
+                &token.sid,
+                &owner,
+                &kind,
+                &action,
+                &fingerprint,
+                &detail.summary(),
+                &grant_id,
+                &expires,
+                &(now + max_ttl),
             ],
         )
         .await?;
-    tx.commit().await?;
 
     // 2. The role, its marker, its grants and the ledger's grant row: all or nothing.
     let bindings = Bindings {
@@ -363,12 +383,18 @@ pub async fn issue(
     // 3. The record: the lease is live. Not waiting for the disk here loses nothing: a crash that
     //    forgets it leaves the lease `creating`, and the role is revoked at restart (reconcile)
     //    or by the reaper; the issuance itself is in the audit log, written durably next.
+    //    An explicit transaction, its COMMIT sent only once the UPDATE has returned: an issuer
+    //    that dies while its UPDATE waits (for a lock) never commits it, so its lease stays
+    //    `creating` and the restarted issuer drops the role at once (`reconcile`) instead of the
+    //    reaper at the end of the TTL (`e2e::faults::kill` holds it exactly there).
+    let mut client = client;
     let tx = kit::pg::deferred_transaction(&mut client).await?;
-    tx.execute(
-        "UPDATE leases SET state = 'active' WHERE lease_id = $1 AND state = 'creating'",
-        &[&lease_id],
-    )
-    .await?;
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE leases SET state = 'active' WHERE lease_id = $1 AND state = 'creating'",
+        )
+        .await?;
+    tx.execute(&stmt, &[&lease_id]).await?;
     tx.commit().await?;
     Ok(Issued {
         lease_id,
@@ -398,35 +424,64 @@ async fn create_role(
     // lease's revocation — which flushes it first. The issuance itself is on record in the
     // audit log, written and flushed before the credential is handed out. So the one wait for
     // the disk of an issuance is the audit line's, not two. See `docs/BENCHMARKS.md`.
-    let tx = kit::pg::deferred_transaction(&mut client).await?;
-    for sql in &role.creation_statements {
-        tx.batch_execute(&roles::render(sql, b.name, password, expiration))
-            .await?;
-    }
-    // Postgres quotes the identifier and the literal itself.
-    let comment: String = tx
-        .query_one(
-            "SELECT format('COMMENT ON ROLE %I IS %L', $1::text, $2::text || current_database())",
-            &[&b.name, &MARKER],
-        )
-        .await?
-        .try_get(0)?;
-    tx.batch_execute(&comment).await?;
+    let tx = client.transaction().await?;
+    // Round trips, not statements, are what a short transaction costs: everything up to the
+    // first statement with bound values goes to the server as one batch (the simple-query
+    // protocol runs a batch's statements in order, in this transaction). The marker comment is
+    // quoted by Postgres itself (`format` with `%I` / `%L`); the role name in it passed
+    // `quoted` above, so it holds only `[a-z0-9-]`.
+    let mut batch = vec!["SET LOCAL synchronous_commit = off".to_owned()];
+    batch.extend(
+        role.creation_statements
+            .iter()
+            .map(|sql| roles::render(sql, b.name, password, expiration)),
+    );
+    batch.push(format!(
+        "DO $marker$ BEGIN EXECUTE format('COMMENT ON ROLE %I IS %L', '{}', '{MARKER}' || current_database()); END $marker$",
+        b.name
+    ));
     for s in &mapping.statements {
-        execute_bound(&tx, s, b).await?;
+        if s.params.is_empty() {
+            batch.push(roles::render(&s.sql, b.name, "", ""));
+        } else {
+            run_batch(&tx, &mut batch).await?;
+            execute_bound(&tx, s, b).await?;
+        }
     }
+    run_batch(&tx, &mut batch).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Sends the statements gathered in `batch` as one simple query and empties it.
+async fn run_batch(client: &impl GenericClient, batch: &mut Vec<String>) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let sql = batch.join(";\n");
+    batch.clear();
+    client.batch_execute(&sql).await.map_err(refusal_or_error)
+}
+
+/// The ledger refusing a grant (a CHECK on the grant row) is a refusal, not a crash.
+fn refusal_or_error(e: tokio_postgres::Error) -> Error {
+    match e.as_db_error() {
+        Some(db)
+            if [SqlState::CHECK_VIOLATION, SqlState::NOT_NULL_VIOLATION].contains(db.code()) =>
+        {
+            Error::BadRequest(format!("the database refused this grant: {}", db.message()))
+        }
+        _ => Error::from(e),
+    }
 }
 
 /// Ends a role: no new logins, live sessions terminated, then gone. Idempotent.
 async fn drop_role(client: &impl GenericClient, name: &str) -> Result<()> {
     let q = quoted(name)?;
-    if client
-        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
-        .await?
-        .is_none()
-    {
+    let exists = client
+        .prepare_cached("SELECT 1 FROM pg_roles WHERE rolname = $1")
+        .await?;
+    if client.query_opt(&exists, &[&name]).await?.is_none() {
         return Ok(());
     }
     // Neither statement waits for the disk: each caller commits the lease row's new state
@@ -437,12 +492,12 @@ async fn drop_role(client: &impl GenericClient, name: &str) -> Result<()> {
             "SELECT set_config('synchronous_commit', 'off', true); ALTER ROLE {q} NOLOGIN"
         ))
         .await?;
-    client
-        .execute(
+    let terminate = client
+        .prepare_cached(
             "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1",
-            &[&name],
         )
         .await?;
+    client.execute(&terminate, &[&name]).await?;
     client
         .batch_execute(&format!(
             "SELECT set_config('synchronous_commit', 'off', true); REASSIGN OWNED BY {q} TO CURRENT_USER; DROP OWNED BY {q}; DROP ROLE IF EXISTS {q}"

@@ -95,8 +95,13 @@ impl AppState {
     /// The audit line is flushed to disk before this returns; it is the issuer's record. The
     /// events row is its live copy for watchers, so its commit does not wait for the disk
     /// ([`kit::events::Commit::Deferred`]): a crash can lose the copy, not the record.
+    ///
+    /// The line's `fsync` runs on the blocking pool, not on a runtime worker: with two workers,
+    /// two requests waiting for the disk would otherwise stop every other request, and lines
+    /// of concurrent requests share one flush ([`AuditLog::append`]).
     pub async fn record(&self, event: &SecurityEvent) -> anyhow::Result<()> {
-        self.audit.append(event)?;
+        let (state, line) = (self.clone(), event.clone());
+        tokio::task::spawn_blocking(move || state.audit.append(&line)).await??;
         match self.pool.get().await {
             Ok(client) => {
                 if let Err(e) =

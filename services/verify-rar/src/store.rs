@@ -53,40 +53,55 @@ pub fn random_alnum(n: usize) -> String {
 /// forgets the token makes its holder log in again, nothing more (the login itself is in the
 /// audit log, written durably right after).
 pub async fn insert_token(pool: &Pool, token: &str, t: &TokenRecord) -> Result<(), Error> {
-    let mut client = pool.get().await?;
+    let client = pool.get().await?;
     let rar = serde_json::to_value(&t.rar).map_err(anyhow::Error::from)?;
-    let tx = kit::pg::deferred_transaction(&mut client).await?;
-    tx.execute(
-            "INSERT INTO tokens (accessor, token_hash, jti, sid, sub, email, approval_id, actor_chain, login_role, jwt, rar, paths, issued_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, to_timestamp($13::bigint), to_timestamp($14::bigint))",
+    // One statement, prepared once per connection: the insert, the sweep of expired tokens (of
+    // no use to anyone) and `synchronous_commit = off` for this statement's transaction only.
+    let stmt = client
+        .prepare_cached(
+            "WITH ins AS (
+                 INSERT INTO tokens (accessor, token_hash, jti, sid, sub, email, approval_id, actor_chain, login_role, jwt, rar, paths, issued_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, to_timestamp($13::bigint), to_timestamp($14::bigint))),
+             swept AS (DELETE FROM tokens WHERE expires_at < now() - interval '1 hour')
+             SELECT set_config('synchronous_commit', 'off', true)",
+        )
+        .await?;
+    client
+        .query_one(
+            &stmt,
             &[
-                &t.accessor, &hash_token(token), &t.jti, &t.sid, &t.sub, &t.email, &t.approval_id, &t.actor_chain,
-                &t.login_role, &t.jwt, &rar, &t.paths, &t.issued_at, &t.expires_at,
+                &t.accessor,
+                &hash_token(token),
+                &t.jti,
+                &t.sid,
+                &t.sub,
+                &t.email,
+                &t.approval_id,
+                &t.actor_chain,
+                &t.login_role,
+                &t.jwt,
+                &rar,
+                &t.paths,
+                &t.issued_at,
+                &t.expires_at,
             ],
         )
         .await?;
-    // Expired tokens are of no use to anyone; sweep them on the way.
-    tx.execute(
-        "DELETE FROM tokens WHERE expires_at < now() - interval '1 hour'",
-        &[],
-    )
-    .await?;
-    tx.commit().await?;
     Ok(())
 }
 
 /// The live token `token`, if any.
 pub async fn find_token(pool: &Pool, token: &str) -> Result<Option<TokenRecord>, Error> {
     let client = pool.get().await?;
-    let Some(r) = client
-        .query_opt(
+    // Prepared once per pooled connection: one round trip per request instead of two.
+    let stmt = client
+        .prepare_cached(
             "SELECT accessor, jti, sid, sub, email, approval_id, actor_chain, login_role, jwt, rar, paths,
                     extract(epoch FROM issued_at)::bigint, extract(epoch FROM expires_at)::bigint
              FROM tokens WHERE token_hash = $1 AND expires_at > now()",
-            &[&hash_token(token)],
         )
-        .await?
-    else {
+        .await?;
+    let Some(r) = client.query_opt(&stmt, &[&hash_token(token)]).await? else {
         return Ok(None);
     };
     let rar: serde_json::Value = r.try_get(9)?;
@@ -121,11 +136,11 @@ pub async fn put_role(pool: &Pool, role: &RoleConfig, source: &str) -> Result<()
 }
 
 pub async fn get_role(pool: &Pool, name: &str) -> Result<Option<RoleConfig>, Error> {
-    let row = pool
-        .get()
-        .await?
-        .query_opt("SELECT config FROM roles WHERE name = $1", &[&name])
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached("SELECT config FROM roles WHERE name = $1")
         .await?;
+    let row = client.query_opt(&stmt, &[&name]).await?;
     row.map(|r| {
         let v: serde_json::Value = r.try_get(0)?;
         Ok(serde_json::from_value(v).map_err(anyhow::Error::from)?)

@@ -34,6 +34,11 @@ pub struct HopFacts<'a> {
 /// holds it — which is the agent that made it, since actor tokens travel only from the agent to
 /// us. And every answer that hands something out for it (a token) first writes its issuance
 /// event, whose commit is ordered after this one in the WAL. See `docs/BENCHMARKS.md`.
+///
+/// The prune takes expired ids in `expires_at` order: with `ORDER BY … LIMIT` the planner walks
+/// the `used_jtis (expires_at)` index and stops at the first live row. Without it, and with the
+/// table's statistics lagging behind its growth (one row per hop), it chose a sequential scan
+/// of the whole table on every hop: the cost of a hop grew with the table.
 pub async fn consume(
     client: &deadpool_postgres::Client,
     issuer: &str,
@@ -44,7 +49,8 @@ pub async fn consume(
     let stmt = client
         .prepare_cached(
             "WITH pruned AS (DELETE FROM used_jtis WHERE jti IN
-                 (SELECT jti FROM used_jtis WHERE expires_at < now() - interval '5 minutes' LIMIT 100)),
+                 (SELECT jti FROM used_jtis WHERE expires_at < now() - interval '5 minutes'
+                  ORDER BY expires_at LIMIT 100)),
              ins AS (INSERT INTO used_jtis (jti, issuer, expires_at) VALUES ($1, $2, to_timestamp($3))
                  ON CONFLICT (jti) DO NOTHING RETURNING 1),
              agent AS (SELECT status = 'active' AS active, (extract(epoch FROM updated_at) * 1000000)::bigint AS version
@@ -95,7 +101,8 @@ pub async fn consume_jti(
     let n = client
         .execute(
             "WITH pruned AS (DELETE FROM used_jtis WHERE jti IN
-                 (SELECT jti FROM used_jtis WHERE expires_at < now() - interval '5 minutes' LIMIT 100))
+                 (SELECT jti FROM used_jtis WHERE expires_at < now() - interval '5 minutes'
+                  ORDER BY expires_at LIMIT 100))
              INSERT INTO used_jtis (jti, issuer, expires_at) VALUES ($1, $2, to_timestamp($3))
              ON CONFLICT (jti) DO NOTHING",
             &[&format!("{issuer}#{jti}"), &issuer, &(exp as f64)],
@@ -112,14 +119,19 @@ pub async fn revoke_token(client: &Client, jti: &str, exp: i64) -> anyhow::Resul
 }
 
 /// Is the access token still good as far as the store knows: not revoked, and its session
-/// (if it has one) alive? One round trip, used on every exchange and introspection.
-pub async fn token_is_live(client: &Client, jti: &str, sid: Option<&str>) -> anyhow::Result<bool> {
-    let row = client
-        .query_one(
+/// (if it has one) alive? One round trip (the statement is prepared once per pooled
+/// connection), used on every introspection and by our own APIs.
+pub async fn token_is_live(
+    client: &deadpool_postgres::Client,
+    jti: &str,
+    sid: Option<&str>,
+) -> anyhow::Result<bool> {
+    let stmt = client
+        .prepare_cached(
             "SELECT NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)
                 AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM sessions WHERE id = $2 AND revoked_at IS NULL AND expires_at > now()))",
-            &[&jti, &sid],
         )
         .await?;
-    Ok(row.get(0))
+    let row = client.query_one(&stmt, &[&jti, &sid]).await?;
+    Ok(row.try_get(0)?)
 }

@@ -66,7 +66,14 @@ pub async fn creds(
             "token may not read {path}"
         )));
     }
-    let role = match crate::store::get_role(&state.pool, &role_name).await? {
+    // Two independent questions, asked at once: the role's configuration (our store) and
+    // whether the session is alive (the idp). Both answers are checked, in this order, before
+    // anything is created.
+    let (role, active) = tokio::join!(
+        crate::store::get_role(&state.pool, &role_name),
+        idp::session_active(&state, &token.jwt)
+    );
+    let role = match role? {
         Some(r) => r,
         None => {
             state
@@ -75,7 +82,7 @@ pub async fn creds(
             return Err(Error::BadRequest(format!("unknown role: {role_name}")));
         }
     };
-    if !idp::session_active(&state, &token.jwt).await? {
+    if !active? {
         state
             .record_denial(&deny("session is no longer active".into()))
             .await;
