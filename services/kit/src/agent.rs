@@ -23,7 +23,7 @@ pub use self::{
 use crate::{
     a2a::server::{AgentError, TaskHandle},
     claims::AccessClaims,
-    events::{Outcome, SecurityEvent},
+    events::{Commit, Outcome, SecurityEvent},
     exchange::{AgentIdentity, ExchangeClient, ExchangeError, Exchanged},
     guard::{Guard, GuardError, IntrospectionAuth},
     jwt::SigningKey,
@@ -111,9 +111,15 @@ impl Runtime {
     }
 
     /// Records an event; a failure to record is logged (the decision itself was made elsewhere).
+    ///
+    /// The commit does not wait for the disk ([`Commit::Deferred`]), and the statement is
+    /// prepared once per pooled connection: an agent's events narrate decisions that the idp,
+    /// the issuer's audit log and the ledger record durably themselves, so a crash of Postgres
+    /// may lose the agent's last lines of narration, never a decision. (Six durable commits per
+    /// transfer were the largest share of the full chain's latency: `docs/BENCHMARKS.md`.)
     pub async fn emit(&self, event: SecurityEvent) {
         let result = match self.pool.get().await {
-            Ok(c) => crate::events::emit(&c, &event)
+            Ok(c) => crate::events::emit_on(&c, &event, Commit::Deferred)
                 .await
                 .map_err(anyhow::Error::from),
             Err(e) => Err(e.into()),
