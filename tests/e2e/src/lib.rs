@@ -85,21 +85,34 @@ pub struct User {
 
 impl Platform {
     pub async fn start() -> Self {
+        Self::launch(true, None).await
+    }
+
+    /// Starts the stack as `just up` does: on a fresh database of the test binary's shared
+    /// server (`shared_db`), or on the stack's own embedded Postgres; with the concierge
+    /// planning by rules, or through `llm`.
+    async fn launch(shared_db: bool, llm: Option<LlmEndpoint>) -> Self {
         build_binaries();
-        let database = stack::testing::fresh_database()
-            .await
-            .expect("test database");
+        let database_url = if shared_db {
+            Some(
+                stack::testing::fresh_database()
+                    .await
+                    .expect("test database"),
+            )
+        } else {
+            None
+        };
         let data_dir = std::env::temp_dir().join(format!("platform-e2e-{}", kit::random_id(6)));
         println!("platform data and service logs: {}", data_dir.display());
         let stack = Stack::start(Options {
             root: workspace_root(),
             data_dir: data_dir.clone(),
-            database_url: Some(database.clone()),
+            database_url,
             ports: Ports::ANY,
             bin_dir: bin_dir(),
             host: "127.0.0.1".into(),
             log_dir: Some(data_dir.join("logs")),
-            concierge_llm: None,
+            concierge_llm: llm,
             idp_bench_auto_approve: false,
         })
         .await
@@ -109,7 +122,7 @@ impl Platform {
                 data_dir.display()
             )
         });
-        let (db, conn) = tokio_postgres::connect(&database, tokio_postgres::NoTls)
+        let (db, conn) = tokio_postgres::connect(&stack.urls.database, tokio_postgres::NoTls)
             .await
             .expect("db");
         tokio::spawn(conn);
@@ -129,45 +142,7 @@ impl Platform {
     /// Like [`Platform::start`], with the concierge planning through the OpenAI-compatible
     /// endpoint `llm` (in tests: a local fake standing for a model outside the platform).
     pub async fn start_with_llm(llm: LlmEndpoint) -> Self {
-        build_binaries();
-        let database = stack::testing::fresh_database()
-            .await
-            .expect("test database");
-        let data_dir = std::env::temp_dir().join(format!("platform-e2e-{}", kit::random_id(6)));
-        println!("platform data and service logs: {}", data_dir.display());
-        let stack = Stack::start(Options {
-            root: workspace_root(),
-            data_dir: data_dir.clone(),
-            database_url: Some(database.clone()),
-            ports: Ports::ANY,
-            bin_dir: bin_dir(),
-            host: "127.0.0.1".into(),
-            log_dir: Some(data_dir.join("logs")),
-            concierge_llm: Some(llm),
-            idp_bench_auto_approve: false,
-        })
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "the platform did not start: {e:#} (logs in {})",
-                data_dir.display()
-            )
-        });
-        let (db, conn) = tokio_postgres::connect(&database, tokio_postgres::NoTls)
-            .await
-            .expect("db");
-        tokio::spawn(conn);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http");
-        Self {
-            a2a: Client::new(http.clone()),
-            stack,
-            http,
-            data_dir,
-            db,
-        }
+        Self::launch(true, Some(llm)).await
     }
 
     pub fn idp(&self) -> &str {
@@ -462,6 +437,21 @@ impl Platform {
     }
 }
 
+/// Polls `check` every 50 ms for up to 60 s; panics with `what` if it never holds.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..1200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within 60 s");
+}
+
 /// The claims of a JWT, unverified (for reading what a test was handed).
 pub fn claims(token: &str) -> Value {
     kit::jwt::decode_unverified(token).expect("a JWT").1
@@ -741,42 +731,7 @@ impl Platform {
     /// data directory) instead of a database on the test binary's shared server, so
     /// [`Stack::restart_postgres`] can crash and restart it under the running services.
     pub async fn start_with_own_postgres() -> Self {
-        build_binaries();
-        let data_dir = std::env::temp_dir().join(format!("platform-e2e-{}", kit::random_id(6)));
-        println!("platform data and service logs: {}", data_dir.display());
-        let stack = Stack::start(Options {
-            root: workspace_root(),
-            data_dir: data_dir.clone(),
-            database_url: None,
-            ports: Ports::ANY,
-            bin_dir: bin_dir(),
-            host: "127.0.0.1".into(),
-            log_dir: Some(data_dir.join("logs")),
-            concierge_llm: None,
-            idp_bench_auto_approve: false,
-        })
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "the platform did not start: {e:#} (logs in {})",
-                data_dir.display()
-            )
-        });
-        let (db, conn) = tokio_postgres::connect(&stack.urls.database, tokio_postgres::NoTls)
-            .await
-            .expect("db");
-        tokio::spawn(conn);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http");
-        Self {
-            a2a: Client::new(http.clone()),
-            stack,
-            http,
-            data_dir,
-            db,
-        }
+        Self::launch(false, None).await
     }
 
     /// Opens the superuser connection [`Platform::query`] uses again (after Postgres restarted).

@@ -28,23 +28,9 @@ mod soak;
 
 use std::time::Duration;
 
+pub use e2e::eventually;
 use e2e::{Platform, User};
 use serde_json::Value;
-
-/// Polls `check` every 100 ms for up to 60 s; panics with `what` if it never holds.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..600 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what} did not happen within 60 s");
-}
 
 /// The sum of every balance in the ledger, in cents.
 pub async fn ledger_total(p: &Platform) -> i64 {

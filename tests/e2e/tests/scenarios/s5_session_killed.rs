@@ -7,9 +7,7 @@
 //! No timing is asserted; the time from the revocation to each receiver acting is printed, from
 //! the services' own events.
 
-use std::time::Duration;
-
-use e2e::{Platform, User};
+use e2e::{Platform, User, eventually};
 use kit::{
     a2a::TaskState,
     exchange::{AgentIdentity, ExchangeClient},
@@ -20,21 +18,6 @@ use serde_json::{Value, json};
 
 /// Every service that holds a receiver stream, by the schema its events live in.
 const RECEIVERS: &[&str] = &["idp", "verify_rar", "banking", "iam", "entra", "concierge"];
-
-/// Polls `check` every 50 ms for up to 30 s; panics with `what` if it never holds.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..600 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} did not happen within 30 s");
-}
 
 /// An agent's identity from the stack's dev keys.
 fn agent(p: &Platform, name: &str) -> ExchangeClient {
