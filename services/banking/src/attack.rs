@@ -21,9 +21,9 @@ use kit::{
 };
 
 use crate::{
-    credential::{Credentials, ISSUER_AUDIENCE},
+    credential::{Credentials, ISSUER_AUDIENCE, hop_details},
     ledger::{self, LedgerError, Transfer},
-    vault::{self, VaultError},
+    vault::VaultError,
 };
 
 /// Runs `transfer` (already validated as `business`) the way `attack` misbehaves.
@@ -37,11 +37,7 @@ pub async fn transfer(
     role: &str,
 ) -> Result<Reply, AgentError> {
     let rt = credentials.runtime();
-    let creds_path = format!("{}/creds/{role}", vault::CREDS_MOUNT);
-    let honest = [
-        business.clone(),
-        AuthorizationDetail::vault_read(&creds_path),
-    ];
+    let honest = hop_details(business, role);
     // Hop 2 asking for more, or with a forged token: the same for every specialist (`kit`).
     if let Some(refused) = rt
         .misbehave_at_hop(task, attack, ISSUER_AUDIENCE, &honest)
@@ -105,11 +101,11 @@ pub async fn transfer(
             rt.attempting(task, attack, &used.pg_user).await;
             let again = match credentials.connect(&credential).await {
                 Ok(mut db) => ledger::transfer(&mut db, transfer).await.map(|_| ()),
-                Err(e) => Err(LedgerError::Refused(
-                    e.as_db_error()
-                        .map(|d| d.message().to_owned())
-                        .unwrap_or_else(|| e.to_string()),
-                )),
+                // Postgres answering (the role is gone) is its refusal; anything else broke.
+                Err(e) => Err(match e.as_db_error() {
+                    Some(db) => LedgerError::Refused(db.message().to_owned()),
+                    None => LedgerError::Database(e),
+                }),
             };
             postgres_refusal(rt, task, attack, again, "The granted transfer ran once. ").await
         }

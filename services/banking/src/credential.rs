@@ -33,6 +33,19 @@ use crate::{
 /// The audience of hop 2: the credential issuer (`VR_AUDIENCE`).
 pub const ISSUER_AUDIENCE: &str = "verify-rar";
 
+/// `verify-rar/creds/<role>`: where the issuer hands out `role`'s credentials.
+fn creds_path(role: &str) -> String {
+    format!("{}/creds/{role}", vault::CREDS_MOUNT)
+}
+
+/// What hop 2 asks for: exactly the business operation, and read access to one creds path.
+pub(crate) fn hop_details(business: &AuthorizationDetail, role: &str) -> [AuthorizationDetail; 2] {
+    [
+        business.clone(),
+        AuthorizationDetail::vault_read(&creds_path(role)),
+    ]
+}
+
 /// Obtains per-operation credentials and runs SQL under them.
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -87,11 +100,8 @@ impl Credentials {
         role: &str,
         sql: impl AsyncFnOnce(&mut tokio_postgres::Client) -> Result<T, LedgerError>,
     ) -> Result<(T, Used, Credential), AgentError> {
-        let creds_path = format!("{}/creds/{role}", vault::CREDS_MOUNT);
-        let details = [
-            business.clone(),
-            AuthorizationDetail::vault_read(&creds_path),
-        ];
+        let creds_path = creds_path(role);
+        let details = hop_details(business, role);
         stepper
             .pause(
                 "exchange",

@@ -11,12 +11,8 @@
 //!   tier 4, so the idp never mints a token for it.
 
 use kit::{
-    a2a::server::TaskHandle,
-    agent::{
-        Runtime,
-        attack::{Attack, not_refused},
-        spiffe_id,
-    },
+    a2a::server::{AgentError, TaskHandle},
+    agent::{Runtime, attack::Attack, spiffe_id},
     exchange::{ExchangeError, Exchanged},
     rar::AuthorizationDetail,
 };
@@ -90,28 +86,16 @@ pub async fn replay(
     refused(rt, task, Attack::ReplayActorToken, result).await
 }
 
-/// The idp's answer to the attempt: refused (the reason becomes the step's), anything else a
-/// platform bug that fails the step.
+/// The idp's answer to the attempt as the step's end: its refusal, or a failure.
 async fn refused(
     rt: &Runtime,
     task: &TaskHandle,
     attack: Attack,
     result: Result<Exchanged, ExchangeError>,
 ) -> StepResult {
-    match result {
-        Err(ExchangeError::Refused { error, description }) => {
-            let reason = format!("idp: {error}: {description}");
-            StepResult::Refused(
-                rt.refused_by(task, "token_exchange", attack, reason)
-                    .await
-                    .to_string(),
-            )
-        }
-        Err(ExchangeError::Transport(e)) => StepResult::Failed(e),
-        Err(ExchangeError::Pending(_)) => {
-            StepResult::Failed(not_refused(attack, "the idp asked the user to approve").to_string())
-        }
-        Ok(_) => StepResult::Failed(not_refused(attack, "the idp issued a token").to_string()),
+    match rt.idp_answer(task, attack, result).await {
+        AgentError::Rejected(why) => StepResult::Refused(why),
+        AgentError::Failed(why) => StepResult::Failed(why),
     }
 }
 

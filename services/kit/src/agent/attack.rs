@@ -19,14 +19,13 @@
 //! `concierge/src/attack.rs`). Here too: the switch, the event that marks an attempt.
 
 use base64::Engine as _;
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
     a2a::server::{AgentError, TaskHandle},
     claims::{ActorClaims, Audience, TYP_ACTOR},
     events::Outcome,
-    exchange::{AgentIdentity, ExchangeError},
+    exchange::{AgentIdentity, ExchangeError, Exchanged},
     jwt::SigningKey,
     rar::AuthorizationDetail,
 };
@@ -34,8 +33,7 @@ use crate::{
 use super::Runtime;
 
 /// One misbehaviour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Attack {
     /// Banking asks for T2 with ten times the amount T1 allows.
     WidenAmount,
@@ -209,16 +207,6 @@ impl Attack {
             _ => "Transfer $1,000 from checking to savings.",
         }
     }
-
-    /// The catalogue as the UI lists it.
-    pub fn catalogue() -> Value {
-        json!(
-            Self::ALL
-                .iter()
-                .map(|a| json!({"id": a.id(), "agent": a.agent(), "tries": a.tries(), "refused_by": a.refused_by()}))
-                .collect::<Vec<_>>()
-        )
-    }
 }
 
 impl std::fmt::Display for Attack {
@@ -228,7 +216,7 @@ impl std::fmt::Display for Attack {
 }
 
 /// How one agent takes attack toggles: its configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Toggles {
     agent: &'static str,
     /// `ATTACK_TOGGLES=on`: a message may switch its run.
@@ -281,11 +269,6 @@ impl Toggles {
         })
     }
 
-    /// Whether a message may switch its run.
-    pub fn per_run(&self) -> bool {
-        self.per_run
-    }
-
     /// The attack `task` performs here: its message's `metadata.attack` if toggles are on (an
     /// attack of another agent is that agent's business: `None` here), else the standing one.
     /// A toggle this agent does not take is refused, so a run never silently behaves.
@@ -308,9 +291,7 @@ impl Toggles {
             )),
         }
     }
-}
 
-impl Toggles {
     /// A toggle in `task`'s message for another agent, which this one passes on with its call
     /// to that agent (`metadata.attack`); only when toggles are on here.
     pub fn to_pass_on(&self, task: &TaskHandle) -> Option<Attack> {
@@ -419,7 +400,19 @@ impl Runtime {
             }
             _ => return None,
         };
-        Some(match result {
+        Some(self.idp_answer(task, attack, result).await)
+    }
+
+    /// The idp's answer to a misbehaving exchange, as the task's end: its refusal (recorded
+    /// as this agent's `token_exchange` event, the idp's own naming the rule), or, were it to
+    /// issue a token or ask the user, a failure saying the toggle was not refused.
+    pub async fn idp_answer(
+        &self,
+        task: &TaskHandle,
+        attack: Attack,
+        result: Result<Exchanged, ExchangeError>,
+    ) -> AgentError {
+        match result {
             Err(ExchangeError::Refused { error, description }) => {
                 let reason = format!("idp: {error}: {description}");
                 self.refused_by(task, "token_exchange", attack, reason)
@@ -430,7 +423,7 @@ impl Runtime {
                 not_refused(attack, "the idp asked the user to approve")
             }
             Ok(_) => not_refused(attack, "the idp issued a token"),
-        })
+        }
     }
 
     /// Records a refusal the agent met but could not have written where it happened (Postgres
@@ -602,16 +595,15 @@ mod tests {
             assert!(!a.tries().is_empty() && !a.refused_by().is_empty());
         }
         assert_eq!(Attack::parse("nope"), None);
-        assert_eq!(Attack::catalogue().as_array().map(Vec::len), Some(14));
     }
 
     #[test]
     fn toggles_are_off_unless_configured_and_stay_with_their_agent() {
         let off = Toggles::parse("banking", None, None).unwrap();
-        assert!(!off.per_run());
+        assert!(!off.per_run);
         assert_eq!(off, Toggles::off("banking"));
         let on = Toggles::parse("banking", Some("on"), Some("widen_amount")).unwrap();
-        assert!(on.per_run());
+        assert!(on.per_run);
         assert_eq!(on.standing, Some(Attack::WidenAmount));
         assert!(Toggles::parse("banking", Some("maybe"), None).is_err());
         assert!(Toggles::parse("banking", None, Some("nope")).is_err());
@@ -675,7 +667,6 @@ mod tests {
             let (header, claims) = crate::jwt::decode_unverified(&forged).unwrap();
             assert_eq!(header["alg"], alg);
             assert_eq!(claims["sub"], "alice");
-            assert_ne!(header.get("kid"), Some(&json!("other")));
         }
         let unknown = forge(&token, Forgery::UnknownKid(&key)).unwrap();
         let (header, _) = crate::jwt::decode_unverified(&unknown).unwrap();

@@ -291,9 +291,6 @@ async fn every_attack_toggle_is_refused_outside_the_agent_and_changes_nothing() 
                     summary(&events)
                 )
             });
-        if case.refused_in != case.agent {
-            assert_ne!(refusal.1["service"], case.agent, "{attack}");
-        }
         assert!(
             !events.iter().any(|(_, e)| e["outcome"] == "error"),
             "{attack}: nothing broke on the way: {:#?}",
