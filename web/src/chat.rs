@@ -101,24 +101,28 @@ pub struct Ask {
     attack: String,
 }
 
+/// A chat form the UI will not pass on: 422 with a line saying why.
+fn unprocessable(text: String) -> Response {
+    let line = ChatLine {
+        class: "failed",
+        who: String::new(),
+        text,
+        detail: String::new(),
+    };
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Html(views::fragment(&line)),
+    )
+        .into_response()
+}
+
 /// `POST /chat`: answers with the user's own line; Charlie's lines follow over `/live`.
 pub async fn ask(State(state): State<AppState>, me: SignedIn, Form(ask): Form<Ask>) -> Response {
     let attack = match ask.attack.trim() {
         "" => None,
         id => match Attack::parse(id) {
             Some(a) => Some(a),
-            None => {
-                return (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Html(views::fragment(&ChatLine {
-                        class: "failed",
-                        who: String::new(),
-                        text: "There is no such attack toggle.".into(),
-                        detail: String::new(),
-                    })),
-                )
-                    .into_response();
-            }
+            None => return unprocessable("There is no such attack toggle.".into()),
         },
     };
     let text = match (ask.text.trim(), attack) {
@@ -126,16 +130,9 @@ pub async fn ask(State(state): State<AppState>, me: SignedIn, Form(ask): Form<As
         (t, _) => t.to_owned(),
     };
     if text.is_empty() || text.len() > MAX_TEXT || text.chars().any(char::is_control) {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Html(views::fragment(&ChatLine {
-                class: "failed",
-                who: String::new(),
-                text: format!("Say it in one line of at most {MAX_TEXT} characters."),
-                detail: String::new(),
-            })),
-        )
-            .into_response();
+        return unprocessable(format!(
+            "Say it in one line of at most {MAX_TEXT} characters."
+        ));
     }
     let mine = ChatLine {
         class: "user",
