@@ -46,44 +46,53 @@ fn since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Opens the approvals stream and forwards each SSE `data:` payload.
-/// The stream's reader task (abort it to close the stream) and its events, stamped on arrival.
-type Stream = (
+/// An SSE stream being read: its reader task (abort it to close the stream) and its events'
+/// data, stamped on arrival.
+pub type Stream = (
     tokio::task::JoinHandle<()>,
     mpsc::UnboundedReceiver<(Instant, String)>,
 );
 
-async fn approvals_stream(p: &Platform, device_token: &str) -> anyhow::Result<Stream> {
-    let resp = p
-        .http
-        .get(format!("{}/api/approvals/stream", p.idp()))
-        .bearer_auth(device_token)
+/// Sends `request` (an SSE subscription) and forwards the data of each event named `event`
+/// (every event when `None`), parsed by `kit::sse` as the platform's own clients do.
+pub async fn open_stream(
+    request: reqwest::RequestBuilder,
+    event: Option<&'static str>,
+) -> anyhow::Result<Stream> {
+    let resp = request
+        .header("accept", "text/event-stream")
         .timeout(Duration::from_secs(3600))
         .send()
         .await?;
     if !resp.status().is_success() {
-        bail!("approvals stream answered {}", resp.status());
+        bail!("the stream answered {}", resp.status());
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let mut body = resp.bytes_stream();
     let reader = tokio::spawn(async move {
-        let mut buf = String::new();
+        let mut buf = vec![];
         while let Some(Ok(chunk)) = body.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buf.find("\n\n") {
-                let event: String = buf.drain(..end + 2).collect();
-                let data: String = event
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("data:"))
-                    .map(str::trim_start)
-                    .collect();
-                if !data.is_empty() && tx.send((Instant::now(), data)).is_err() {
+            buf.extend_from_slice(&chunk);
+            let now = Instant::now();
+            for ev in kit::sse::take_events(&mut buf) {
+                let wanted = event.is_none_or(|name| ev.event.as_deref() == Some(name));
+                if wanted && tx.send((now, ev.data)).is_err() {
                     return;
                 }
             }
         }
     });
     Ok((reader, rx))
+}
+
+async fn approvals_stream(p: &Platform, device_token: &str) -> anyhow::Result<Stream> {
+    let request = p
+        .http
+        .get(format!("{}/api/approvals/stream", p.idp()))
+        .bearer_auth(device_token);
+    open_stream(request, None)
+        .await
+        .context("the idp's approvals stream")
 }
 
 async fn sse(p: &Platform, n: usize) -> anyhow::Result<(Samples, Samples)> {

@@ -9,12 +9,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use futures::StreamExt as _;
-use tokio::sync::mpsc;
 
 use crate::{
     load::Samples,
     platform::{self, ALICE, DEMO_PASSWORD, Platform},
+    signals::{Stream, open_stream},
 };
 
 #[derive(Debug)]
@@ -109,39 +108,14 @@ async fn sign_in(web: &str, idp: &str, email: &str) -> anyhow::Result<Browser> {
 }
 
 /// Opens the page's `/live` stream; `security` events' data, stamped on arrival.
-async fn live_stream(
-    b: &Browser,
-    web: &str,
-) -> anyhow::Result<(
-    tokio::task::JoinHandle<()>,
-    mpsc::UnboundedReceiver<(Instant, String)>,
-)> {
-    let resp = b
+async fn live_stream(b: &Browser, web: &str) -> anyhow::Result<Stream> {
+    let request = b
         .http
         .get(format!("{web}/live"))
-        .header("cookie", &b.cookie)
-        .header("accept", "text/event-stream")
-        .timeout(Duration::from_secs(3600))
-        .send()
-        .await?;
-    if !resp.status().is_success() {
-        bail!("the UI's /live answered {}", resp.status());
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let mut body = resp.bytes_stream();
-    let reader = tokio::spawn(async move {
-        let mut buf = vec![];
-        while let Some(Ok(chunk)) = body.next().await {
-            buf.extend_from_slice(&chunk);
-            let now = Instant::now();
-            for ev in kit::sse::take_events(&mut buf) {
-                if ev.event.as_deref() == Some("security") && tx.send((now, ev.data)).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    Ok((reader, rx))
+        .header("cookie", &b.cookie);
+    open_stream(request, Some("security"))
+        .await
+        .context("the UI's /live stream")
 }
 
 pub async fn run(p: &Platform, n: usize) -> anyhow::Result<Results> {
