@@ -8,6 +8,8 @@
     reason = "helpers of a test fail loudly where they stand, like the test"
 )]
 
+mod common;
+
 use std::sync::{Arc, LazyLock};
 
 use axum::{Json, Router, routing::get, routing::post};
@@ -15,6 +17,7 @@ use proptest::{prelude::*, sample::Index};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
+use common::{listen, serve};
 use kit::{
     a2a::{
         AgentCapabilities, AgentCard, AgentInterface, AgentSkill, Artifact, ListTasksRequest,
@@ -117,20 +120,6 @@ static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .unwrap()
 });
 
-fn listen() -> (std::net::TcpListener, String) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    (listener, base)
-}
-
-fn serve(listener: std::net::TcpListener, app: Router) {
-    RT.spawn(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        axum::serve(listener, app).await.unwrap();
-    });
-}
-
 /// An idp (JWKS, and an introspection endpoint that finds every token active) and the echo
 /// agent behind a guard that trusts it, both on port 0.
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
@@ -143,7 +132,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             "/introspect",
             post(|| async { Json(json!({"active": true})) }),
         );
-    serve(idp_listener, idp);
+    serve(&RT, idp_listener, idp);
 
     let http = reqwest::Client::new();
     let guard = Guard::new(
@@ -157,6 +146,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     );
     let (agent_listener, base) = listen();
     serve(
+        &RT,
         agent_listener,
         Server::new(Arc::new(Echo), guard, &base).router(),
     );
@@ -253,65 +243,35 @@ fn check_response(v: &Value, id: &Value) -> Result<Option<i64>, TestCaseError> {
 
 /// Any JSON value without floats (whose text form is not exact in both directions).
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        ".{0,12}".prop_map(Value::from),
-        prop::sample::select(vec![
-            "2.0",
-            "echo",
-            "ROLE_USER",
-            "TASK_STATE_WORKING",
-            "text"
-        ])
-        .prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            json_object_of(inner),
-        ]
-    })
+    common::json_tree(WORDS, KEYS, false)
 }
 
-fn json_key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(vec![
-            "jsonrpc",
-            "id",
-            "method",
-            "params",
-            "message",
-            "messageId",
-            "role",
-            "parts",
-            "text",
-            "data",
-            "skill",
-            "arguments",
-            "configuration",
-            "historyLength",
-            "pageSize",
-            "status",
-            "contextId",
-            "taskId",
-            "metadata",
-        ])
-        .prop_map(str::to_owned),
-        "[a-z]{1,6}",
-    ]
-}
-
-fn json_object_of(inner: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
-    prop::collection::vec((json_key(), inner), 0..5)
-        .prop_map(|kv| Value::Object(kv.into_iter().collect()))
-}
+const WORDS: &[&str] = &["2.0", "echo", "ROLE_USER", "TASK_STATE_WORKING", "text"];
+const KEYS: &[&str] = &[
+    "jsonrpc",
+    "id",
+    "method",
+    "params",
+    "message",
+    "messageId",
+    "role",
+    "parts",
+    "text",
+    "data",
+    "skill",
+    "arguments",
+    "configuration",
+    "historyLength",
+    "pageSize",
+    "status",
+    "contextId",
+    "taskId",
+    "metadata",
+];
 
 /// A ProtoJSON `Struct`: what `metadata` members carry.
 fn json_object() -> impl Strategy<Value = Value> {
-    json_object_of(json_value())
+    common::json_object_of(KEYS, json_value())
 }
 
 fn text() -> impl Strategy<Value = String> {
@@ -573,32 +533,10 @@ fn any_body() -> impl Strategy<Value = Vec<u8>> {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-/// JSON pointers of every node in `v`.
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, c) in m {
-                pointers(
-                    c,
-                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
-                    out,
-                );
-            }
-        }
-        Value::Array(a) => {
-            for (i, c) in a.iter().enumerate() {
-                pointers(c, format!("{at}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-    out.push(at);
-}
-
 /// `v` with one node replaced by `new`.
 fn replace_node(mut v: Value, at: Index, new: Value) -> Value {
     let mut all = vec![];
-    pointers(&v, String::new(), &mut all);
+    common::pointers(&v, String::new(), &mut all);
     if let Some(node) = v.pointer_mut(&all[at.index(all.len())]) {
         *node = new;
     }

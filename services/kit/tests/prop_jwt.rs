@@ -7,6 +7,8 @@
     reason = "helpers of a test fail loudly where they stand, like the test"
 )]
 
+mod common;
+
 use std::{
     collections::HashMap,
     sync::{Arc, LazyLock, Mutex},
@@ -21,6 +23,7 @@ use axum::{
     routing::get,
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use common::b64;
 use kit::{
     jwks::{self, JwksClient},
     jwt::{self, Expect, LEEWAY_SECS, SigningKey, TokenError},
@@ -48,37 +51,13 @@ static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 
 // ---- generators ------------------------------------------------------------------------------
 
-/// Any JSON value, a few levels deep.
+/// Any JSON value, a few levels deep, with keys a JOSE parser looks at.
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(Value::from),
-        ".{0,12}".prop_map(Value::from),
-        prop_oneof![Just("ES256"), Just("none"), Just("HS256"), Just("at+jwt")]
-            .prop_map(Value::from),
+    const KEYS: &[&str] = &[
+        "alg", "kid", "typ", "crit", "jku", "x5u", "iss", "sub", "aud", "exp", "nbf", "iat",
+        "keys", "kty", "crv", "x", "y", "k", "n", "e", "use",
     ];
-    leaf.prop_recursive(3, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((json_key(), inner), 0..5)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-        ]
-    })
-}
-
-/// Object keys, often ones a JOSE parser looks at.
-fn json_key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(vec![
-            "alg", "kid", "typ", "crit", "jku", "x5u", "iss", "sub", "aud", "exp", "nbf", "iat",
-            "keys", "kty", "crv", "x", "y", "k", "n", "e", "use",
-        ])
-        .prop_map(str::to_owned),
-        "[a-z]{1,6}",
-    ]
+    common::json_tree(&["ES256", "none", "HS256", "at+jwt"], KEYS, true)
 }
 
 /// Text shaped like a compact JWS: base64url-ish characters and dots, plus some that are not.
@@ -109,10 +88,6 @@ fn other_alg() -> impl Strategy<Value = String> {
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// Access-token-shaped claims for `sub`, valid for five minutes.
 fn claims(sub: &str) -> Value {

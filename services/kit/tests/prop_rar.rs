@@ -7,6 +7,8 @@
     reason = "helpers of a test fail loudly where they stand, like the test"
 )]
 
+mod common;
+
 use proptest::{prelude::*, sample::Index};
 use serde_json::{Map, Value, json};
 
@@ -201,6 +203,28 @@ fn raw_details() -> impl Strategy<Value = Value> {
     prop::collection::vec(prop_oneof![3 => business(), 1 => vault()], 1..4).prop_map(Value::Array)
 }
 
+/// Object keys the parser looks for.
+const KEYS: &[&str] = &[
+    "type",
+    "operationDetails",
+    "action",
+    "actions",
+    "locations",
+    "identifier",
+    "amount",
+    "value",
+    "currency",
+    "email",
+    "owner",
+    "source",
+    "destination",
+    "kind",
+];
+
+fn json_key() -> impl Strategy<Value = String> {
+    common::json_key(KEYS)
+}
+
 /// Any JSON value, a few levels deep, with keys that the parser looks for.
 fn json_value() -> impl Strategy<Value = Value> {
     json_value_with(true)
@@ -209,92 +233,26 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// Any JSON value; `floats: false` leaves floats out where a property compares a value with its
 /// text read back (serde_json without `float_roundtrip` may misread a float's last bit).
 fn json_value_with(floats: bool) -> impl Strategy<Value = Value> {
-    let float = any::<f64>().prop_map(move |f| {
-        if floats {
-            Value::from(f)
-        } else {
-            Value::from(f as i64)
-        }
-    });
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        float,
-        ".{0,12}".prop_map(Value::from),
-        prop::sample::select(vec![
-            rar::BANKING,
-            rar::IAM,
-            VAULT_PATH_ACCESS,
-            "transfer_funds",
-            "read",
-            "1000.00",
-            "USD",
-            "a@b.co",
-            "checking",
-        ])
-        .prop_map(Value::from),
+    const WORDS: &[&str] = &[
+        rar::BANKING,
+        rar::IAM,
+        VAULT_PATH_ACCESS,
+        "transfer_funds",
+        "read",
+        "1000.00",
+        "USD",
+        "a@b.co",
+        "checking",
     ];
-    leaf.prop_recursive(3, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((json_key(), inner), 0..5)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-        ]
-    })
-}
-
-fn json_key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(vec![
-            "type",
-            "operationDetails",
-            "action",
-            "actions",
-            "locations",
-            "identifier",
-            "amount",
-            "value",
-            "currency",
-            "email",
-            "owner",
-            "source",
-            "destination",
-            "kind",
-        ])
-        .prop_map(str::to_owned),
-        "[a-z]{1,6}",
-    ]
+    common::json_tree(WORDS, KEYS, floats)
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-/// JSON pointers of every node in `v`.
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, c) in m {
-                pointers(
-                    c,
-                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
-                    out,
-                );
-            }
-        }
-        Value::Array(a) => {
-            for (i, c) in a.iter().enumerate() {
-                pointers(c, format!("{at}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-    out.push(at);
-}
-
 /// One random edit of `v`: a node replaced, removed, or given a new member.
 fn mutate(v: &mut Value, at: Index, op: u8, key: String, new: Value) {
     let mut all = vec![];
-    pointers(v, String::new(), &mut all);
+    common::pointers(v, String::new(), &mut all);
     let target = all[at.index(all.len())].clone();
     match op {
         0 => {

@@ -7,11 +7,14 @@
     reason = "helpers of a test fail loudly where they stand, like the test"
 )]
 
+mod common;
+
 use std::sync::{Arc, LazyLock, Mutex};
 
 use aws_lc_rs::encoding::AsDer as _;
 use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use common::{b64, listen, serve};
 use jsonwebtoken::{EncodingKey, Header};
 use proptest::{prelude::*, sample::Index};
 use serde_json::{Value, json};
@@ -88,20 +91,6 @@ struct Transmitter {
     created: Arc<Mutex<Option<Value>>>,
 }
 
-fn listen() -> (std::net::TcpListener, String) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    (listener, base)
-}
-
-fn serve(listener: std::net::TcpListener, app: Router) {
-    RT.spawn(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        axum::serve(listener, app).await.unwrap();
-    });
-}
-
 async fn create_stream(
     State(t): State<Transmitter>,
     Json(body): Json<Value>,
@@ -150,7 +139,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             get(|| async { Json(json!([])) }).post(create_stream),
         )
         .with_state(state.clone());
-    serve(t_listener, app);
+    serve(&RT, t_listener, app);
 
     let (r_listener, r_base) = listen();
     let push_url = format!("{r_base}/ssf/events");
@@ -177,7 +166,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         },
     );
     RT.block_on(receiver.start()).unwrap();
-    serve(r_listener, receiver.router("/ssf/events"));
+    serve(&RT, r_listener, receiver.router("/ssf/events"));
     let push_authorization =
         state.created.lock().unwrap().as_ref().unwrap()["delivery"]["authorization_header"]
             .as_str()
@@ -254,41 +243,23 @@ fn assert_refused(answer: &Answer, codes: &[&str], jti: &str) -> Result<(), Test
 
 // ---- generators ------------------------------------------------------------------------------
 
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+/// Object keys the parser looks for.
+const KEYS: &[&str] = &[
+    "iss", "aud", "iat", "jti", "sub", "exp", "txn", "sub_id", "events", "format", "id", "email",
+    "user", "session", "status", "state", "claims", "alg", "kid", "typ",
+];
+
+fn json_key() -> impl Strategy<Value = String> {
+    common::json_key(KEYS)
 }
 
 /// Any JSON value, a few levels deep, with keys the receiver looks for.
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(Value::from),
-        ".{0,12}".prop_map(Value::from),
-        prop::sample::select(vec![
-            "RS256", SET_TYP, AUD, "opaque", "email", "complex", "admin"
-        ])
-        .prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((json_key(), inner), 0..5)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-        ]
-    })
-}
-
-fn json_key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(vec![
-            "iss", "aud", "iat", "jti", "sub", "exp", "txn", "sub_id", "events", "format", "id",
-            "email", "user", "session", "status", "state", "claims", "alg", "kid", "typ",
-        ])
-        .prop_map(str::to_owned),
-        "[a-z]{1,6}",
-    ]
+    common::json_tree(
+        &["RS256", SET_TYP, AUD, "opaque", "email", "complex", "admin"],
+        KEYS,
+        true,
+    )
 }
 
 fn nonblank() -> impl Strategy<Value = String> {
@@ -397,28 +368,6 @@ fn jti_of(claims: &Value) -> String {
 /// Signed by the transmitter, as a transmitter signs.
 fn sign(claims: &Value) -> String {
     FIXTURE.transmitter.key.sign(claims).unwrap()
-}
-
-/// JSON pointers of every node in `v`.
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, c) in m {
-                pointers(
-                    c,
-                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
-                    out,
-                );
-            }
-        }
-        Value::Array(a) => {
-            for (i, c) in a.iter().enumerate() {
-                pointers(c, format!("{at}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-    out.push(at);
 }
 
 // ---- properties ------------------------------------------------------------------------------
@@ -623,7 +572,7 @@ proptest! {
     ) {
         let mut c = claims;
         let mut all = vec![];
-        pointers(&c, String::new(), &mut all);
+        common::pointers(&c, String::new(), &mut all);
         let target = all[at.index(all.len())].clone();
         match (op, c.pointer_mut(&target)) {
             (0, Some(node)) => *node = new,
