@@ -421,6 +421,19 @@ impl Platform {
         .collect()
     }
 
+    /// Revokes session `sid` as the console's "Kill session" does (the admin API), with `reason`.
+    pub async fn revoke_session(&self, sid: &str, reason: &str) {
+        let resp = self
+            .http
+            .post(format!("{}/api/sessions/{sid}/revoke", self.idp()))
+            .bearer_auth(&self.stack.admin_token)
+            .json(&serde_json::json!({ "reason": reason }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "revoking session {sid}");
+    }
+
     pub async fn introspect_active(&self, token: &str) -> bool {
         let v: Value = self
             .http

@@ -5,7 +5,6 @@ use std::str::FromStr as _;
 
 use e2e::Platform;
 use kit::a2a::TaskState;
-use serde_json::json;
 
 use crate::{
     decide, eventually, ledger_total, no_ephemeral_role_left, signal_delivered_everywhere,
@@ -370,15 +369,8 @@ async fn a_revocation_queued_while_the_transmitter_and_the_idp_are_down_is_deliv
     conv.wait_for(TaskState::AuthRequired).await;
 
     p.stack.kill_service("ssf").await.unwrap();
-    let resp = p
-        .http
-        .post(format!("{}/api/sessions/{}/revoke", p.idp(), alice.sid))
-        .bearer_auth(&p.stack.admin_token)
-        .json(&json!({"reason": "killed while the transmitter is down"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    p.revoke_session(&alice.sid, "killed while the transmitter is down")
+        .await;
     // The idp tried to hand it over and could not.
     eventually("a failed delivery attempt", || async {
         p.query(

@@ -6,7 +6,6 @@ use std::str::FromStr as _;
 
 use e2e::Platform;
 use kit::a2a::TaskState;
-use serde_json::json;
 use tokio_postgres::error::SqlState;
 
 use crate::{
@@ -56,15 +55,8 @@ async fn postgres_restarted_under_the_running_stack_services_reconnect_and_carry
         .get(0);
     assert_eq!(rows, 2);
 
-    let resp = p
-        .http
-        .post(format!("{}/api/sessions/{}/revoke", p.idp(), alice.sid))
-        .bearer_auth(&p.stack.admin_token)
-        .json(&json!({"reason": "after the database restart"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    p.revoke_session(&alice.sid, "after the database restart")
+        .await;
     signal_delivered_everywhere(&p, &alice.sid).await;
     assert!(!p.introspect_active(&alice.access_token).await);
     no_ephemeral_role_left(&p).await;

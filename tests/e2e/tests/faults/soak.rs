@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 
 use e2e::{Platform, User};
 use kit::a2a::TaskState;
-use serde_json::json;
 
 use crate::{
     approval_for, decide, ledger_total, no_ephemeral_role_left, signal_delivered_everywhere,
@@ -119,15 +118,8 @@ async fn killed_session(p: &Platform, user: User) -> String {
         .ask(&user, "Transfer $999 from checking to savings.")
         .await;
     conv.wait_for(TaskState::AuthRequired).await;
-    let resp = p
-        .http
-        .post(format!("{}/api/sessions/{}/revoke", p.idp(), user.sid))
-        .bearer_auth(&p.stack.admin_token)
-        .json(&json!({"reason": "soak: killed mid-approval"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    p.revoke_session(&user.sid, "soak: killed mid-approval")
+        .await;
     let (state, text, _) = conv.finish().await;
     assert!(
         matches!(state, TaskState::Failed | TaskState::Rejected),

@@ -169,15 +169,8 @@ async fn s5_killing_the_session_reaches_every_receiver() {
     conv.wait_for(TaskState::AuthRequired).await;
 
     // The console's "Kill session".
-    let resp = p
-        .http
-        .post(format!("{}/api/sessions/{}/revoke", p.idp(), alice.sid))
-        .bearer_auth(&p.stack.admin_token)
-        .json(&json!({"reason": "killed from the console"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    p.revoke_session(&alice.sid, "killed from the console")
+        .await;
 
     // The transmitter sent it, and every receiver acted on it.
     eventually("the transmitter's session-revoked", || async {
